@@ -1,0 +1,2 @@
+namespace DlsganOod.Core;
+internal static class Placeholder { }
