@@ -1,3 +1,6 @@
-using static TorchSharp.torch;
-var a = ones(3, 3);
-System.Console.WriteLine((a.matmul(a)).sum().item<float>());
+using System.CommandLine;
+using DlsganOod.Cli;
+
+var root = new RootCommand("dlsgan-ood: out-of-distribution detection with the encoder of a DLSGAN");
+foreach (var command in Commands.All()) root.Subcommands.Add(command);
+return await root.Parse(args).InvokeAsync();

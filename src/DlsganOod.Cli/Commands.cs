@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace DlsganOod.Cli;
+
+internal static class Commands
+{
+    public static IEnumerable<Command> All() =>
+    [
+        DataCommand.Create(),
+        TrainCommand.Create(),
+    ];
+}

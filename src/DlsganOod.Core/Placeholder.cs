@@ -1,2 +1,0 @@
-namespace DlsganOod.Core;
-internal static class Placeholder { }
