@@ -12,5 +12,6 @@ internal static class Commands
         ModelCommands.Corrupt(),
         ModelCommands.Score(),
         ModelCommands.Evaluate(),
+        SampleCommand.Create(),
     ];
 }

@@ -147,3 +147,29 @@ internal static class ModelCommands
         ? (DataCommand.LoadMnist(cache).Validation, $"{NpmMnist.PackageSpec} validation split")
         : (ImageSources.Open(path), Path.GetFullPath(path));
 }
+
+internal static class SampleCommand
+{
+    public static Command Create()
+    {
+        var output = new Option<string>("--out") { Description = "PNG to write", DefaultValueFactory = _ => "samples.png" };
+        var count = new Option<int>("--count") { DefaultValueFactory = _ => 16 };
+        var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
+        var command = new Command("samples", "Picture of a model: real validation digits, their reconstructions G(E(x)), and generated G(z)")
+        {
+            ModelCommands.ModelOption, output, count, seed, DataCommand.CacheOption,
+        };
+        command.SetAction(parse => CliSupport.Run(() =>
+        {
+            using var checkpoint = Checkpoint.Load(ModelLocator.Resolve(parse.GetValue(ModelCommands.ModelOption)));
+            var model = checkpoint.Model;
+            var n = parse.GetValue(count);
+            var real = DataCommand.LoadMnist(parse.GetValue(DataCommand.CacheOption)).Validation.Take(n);
+            var rows = Pictures.RealReconstructedGenerated(model, real, parse.GetValue(seed));
+            File.WriteAllBytes(parse.GetValue(output)!, ImageGrid.Render(rows));
+            Console.WriteLine(parse.GetValue(output));
+            return 0;
+        }));
+        return command;
+    }
+}
