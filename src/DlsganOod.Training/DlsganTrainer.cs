@@ -40,8 +40,7 @@ public sealed class DlsganTrainer
     public const string CheckpointFolder = "checkpoint";
 
     /// <summary>A run folder holds the log, the loss curve and checkpoint/; either may be named to resume.</summary>
-    public static string CheckpointIn(string path) =>
-        File.Exists(Path.Combine(path, Checkpoint.ManifestFile)) ? path : Path.Combine(path, CheckpointFolder);
+    public static string CheckpointIn(string path) => Checkpoint.Resolve(path);
 
     private readonly TrainerOptions options;
     private readonly Action<string> log;

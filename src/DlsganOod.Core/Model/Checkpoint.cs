@@ -100,6 +100,34 @@ public static class Checkpoint
     public const string ManifestFile = "manifest.json";
     public static readonly string[] RequiredFiles = [MetadataFile, EncoderFile, GeneratorFile];
 
+    /// <summary>A checkpoint folder itself, or the checkpoint/ folder inside a training run folder.</summary>
+    public static string Resolve(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return File.Exists(Path.Combine(path, ManifestFile)) || !System.IO.Directory.Exists(Path.Combine(path, "checkpoint"))
+            ? path
+            : Path.Combine(path, "checkpoint");
+    }
+
+    /// <summary>
+    /// The model to use when none is named: $DLSGANOOD_MODEL, else models/default beside the program, else
+    /// models/default in the working directory or a folder above it (a clone of the repository).
+    /// </summary>
+    public static string FindDefault()
+    {
+        const string relative = "models/default";
+        var fromEnv = Environment.GetEnvironmentVariable("DLSGANOOD_MODEL");
+        if (!string.IsNullOrWhiteSpace(fromEnv)) return Resolve(fromEnv);
+        var beside = Path.Combine(AppContext.BaseDirectory, relative);
+        if (File.Exists(Path.Combine(beside, ManifestFile))) return beside;
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, relative);
+            if (File.Exists(Path.Combine(candidate, ManifestFile))) return candidate;
+        }
+        throw new FileNotFoundException($"No model given and no default model found ({relative} beside the program or above {Environment.CurrentDirectory}); pass --model or set DLSGANOOD_MODEL.");
+    }
+
     public static void Save(DlsganModel model, string directory, CheckpointMetadata metadata, IReadOnlyDictionary<string, Action<string>>? extraFiles = null)
     {
         ArgumentNullException.ThrowIfNull(model);

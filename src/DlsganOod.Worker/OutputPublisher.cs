@@ -1,0 +1,171 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+
+namespace DlsganOod.Worker;
+
+/// <summary>
+/// Produces each verdict's output records. At-least-once: asynchronous produce with delivery reports; a
+/// message's offset is marked done in the <see cref="OffsetTracker"/> only when all its records are
+/// acknowledged (acks=all, idempotent); failed deliveries are produced again. Exactly-once: one Kafka
+/// transaction per batch carrying both the records and the consumed offsets.
+/// </summary>
+public sealed partial class OutputPublisher
+{
+    private readonly IProducer<byte[], byte[]> producer;
+    private readonly KafkaOptions topics;
+    private readonly OffsetTracker tracker;
+    private readonly GateMetrics metrics;
+    private readonly ILogger log;
+    private volatile bool abandoned;
+
+    public OutputPublisher(IProducer<byte[], byte[]> producer, KafkaOptions topics, OffsetTracker tracker, GateMetrics metrics, ILogger log)
+    {
+        this.producer = producer;
+        this.topics = topics;
+        this.tracker = tracker;
+        this.metrics = metrics;
+        this.log = log;
+    }
+
+    /// <summary>Raised after a verdict's records are all acknowledged (tests and the demo observe it).</summary>
+    public event Action<Verdict>? Completed;
+
+    private sealed class Pending(Verdict verdict, int outputs)
+    {
+        public Verdict Verdict { get; } = verdict;
+        public int Remaining = outputs;
+    }
+
+    public void Publish(IReadOnlyList<Verdict> verdicts)
+    {
+        ArgumentNullException.ThrowIfNull(verdicts);
+        foreach (var v in verdicts)
+        {
+            var outputs = OutputRecords.For(v, topics).ToArray();
+            if (outputs.Length == 0)
+            {
+                Done(v);
+                continue;
+            }
+            var pending = new Pending(v, outputs.Length);
+            foreach (var (topic, record) in outputs) Produce(pending, topic, record);
+        }
+    }
+
+    private void Produce(Pending pending, string topic, Message<byte[], byte[]> record)
+    {
+        while (!abandoned)
+        {
+            try
+            {
+                producer.Produce(topic, record, report => OnDelivery(pending, topic, record, report));
+                return;
+            }
+            catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                Thread.Sleep(5); // the producer's own poll thread drains the queue
+            }
+        }
+    }
+
+    private void OnDelivery(Pending pending, string topic, Message<byte[], byte[]> record, DeliveryReport<byte[], byte[]> report)
+    {
+        if (report.Error.IsError)
+        {
+            metrics.OutputRetries.Inc();
+            LogDeliveryFailed(log, topic, pending.Verdict.Message.Source.ToString(), report.Error.Reason);
+            // Produced again from a pool thread: never block librdkafka's delivery-report thread.
+            _ = Task.Delay(200).ContinueWith(_ => Produce(pending, topic, record), TaskScheduler.Default);
+            return;
+        }
+        if (Interlocked.Decrement(ref pending.Remaining) == 0) Done(pending.Verdict);
+    }
+
+    private void Done(Verdict v)
+    {
+        switch (v.Kind)
+        {
+            case VerdictKind.Ood:
+                metrics.Quarantined.Inc();
+                break;
+            case VerdictKind.Pass:
+                if (!string.IsNullOrEmpty(topics.PassTopic)) metrics.Passed.Inc();
+                break;
+            default:
+                metrics.DeadLettered.WithLabels(v.ErrorCode ?? "unknown").Inc();
+                break;
+        }
+        var ts = v.Message.Timestamp;
+        if (ts.Type != TimestampType.NotAvailable)
+            metrics.EndToEndSeconds.Observe(Math.Max(0, (DateTime.UtcNow - ts.UtcDateTime).TotalSeconds));
+        tracker.Complete(v.Message.Source);
+        Completed?.Invoke(v);
+    }
+
+    /// <summary>
+    /// Exactly-once: records and the batch's next offsets in one transaction; retried (after abort) on
+    /// abortable errors, dropping partitions this worker no longer owns; fatal errors propagate.
+    /// </summary>
+    public void PublishInTransaction(IReadOnlyList<Verdict> verdicts, Func<IConsumerGroupMetadata> groupMetadata, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(verdicts);
+        ArgumentNullException.ThrowIfNull(groupMetadata);
+        var remaining = verdicts;
+        for (var attempt = 1; ; attempt++)
+        {
+            remaining = remaining.Where(v => tracker.IsTracked(v.Message.Source.TopicPartition)).ToArray();
+            if (remaining.Count == 0) return;
+            try
+            {
+                producer.BeginTransaction();
+                foreach (var v in remaining)
+                    foreach (var (topic, record) in OutputRecords.For(v, topics))
+                        ProduceInTransaction(topic, record);
+                var offsets = remaining.GroupBy(v => v.Message.Source.TopicPartition)
+                    .Select(g => new TopicPartitionOffset(g.Key, g.Max(v => v.Message.Source.Offset.Value) + 1)).ToArray();
+                producer.SendOffsetsToTransaction(offsets, groupMetadata(), timeout);
+                producer.CommitTransaction(timeout);
+                foreach (var v in remaining) Done(v);
+                return;
+            }
+            catch (KafkaException ex) when (!ex.Error.IsFatal && attempt < 20)
+            {
+                LogTransactionRetry(log, attempt, ex.Error.Reason);
+                try
+                {
+                    producer.AbortTransaction(timeout);
+                }
+                catch (KafkaException abortError) when (!abortError.Error.IsFatal)
+                {
+                    LogTransactionRetry(log, attempt, "abort: " + abortError.Error.Reason);
+                }
+                Thread.Sleep(Math.Min(2000, 100 * attempt));
+            }
+        }
+    }
+
+    private void ProduceInTransaction(string topic, Message<byte[], byte[]> record)
+    {
+        while (true)
+        {
+            try
+            {
+                producer.Produce(topic, record);
+                return;
+            }
+            catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                Thread.Sleep(5);
+            }
+        }
+    }
+
+    /// <summary>Stops producing retries (after the shutdown deadline): their offsets stay uncommitted.</summary>
+    public void Abandon() => abandoned = true;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Delivery to {Topic} failed for {Source}: {Reason}; producing again")]
+    private static partial void LogDeliveryFailed(ILogger logger, string topic, string source, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Transaction attempt {Attempt} failed: {Reason}; aborted, retrying")]
+    private static partial void LogTransactionRetry(ILogger logger, int attempt, string reason);
+}
