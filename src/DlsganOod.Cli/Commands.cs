@@ -9,9 +9,14 @@ internal static class Commands
         DataCommand.Create(),
         TrainCommand.Create(),
         ModelCommands.Calibrate(),
+        ModelCommands.Export(),
         ModelCommands.Corrupt(),
         ModelCommands.Score(),
         ModelCommands.Evaluate(),
         SampleCommand.Create(),
+        StreamCommands.Worker(),
+        DemoCommand.Create(),
+        StreamCommands.Produce(),
+        StreamCommands.Alerts(),
     ];
 }

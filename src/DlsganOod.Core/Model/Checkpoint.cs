@@ -157,6 +157,19 @@ public static class Checkpoint
         if (System.IO.Directory.Exists(old)) System.IO.Directory.Delete(old, recursive: true);
     }
 
+    /// <summary>
+    /// Copies the model files of a verified checkpoint (not the trainer state) to a new folder with a fresh
+    /// manifest: what is served and committed, without the optimizer state only training needs.
+    /// </summary>
+    public static void Export(string source, string destination)
+    {
+        VerifyManifest(source);
+        if (System.IO.Directory.Exists(destination)) System.IO.Directory.Delete(destination, recursive: true);
+        System.IO.Directory.CreateDirectory(destination);
+        foreach (var file in RequiredFiles) File.Copy(Path.Combine(source, file), Path.Combine(destination, file));
+        WriteManifest(destination);
+    }
+
     /// <summary>Rewrites model.json (e.g. after calibration) and the manifest, after verifying the rest.</summary>
     public static void UpdateMetadata(string directory, Func<CheckpointMetadata, CheckpointMetadata> update)
     {
