@@ -29,6 +29,9 @@ public sealed class GateMetrics
         Drift = f.CreateGauge("dlsgan_ood_drift", "1 when the rolling OOD rate departs from the calibrated rate beyond chance (binomial test), else 0.");
         DriftPValue = f.CreateGauge("dlsgan_ood_drift_p_value", "Two-sided binomial p-value of the rolling OOD rate against the calibrated rate.");
         PausedPartitions = f.CreateGauge("dlsgan_ood_paused_partitions", "Partitions paused for backpressure.");
+        BackpressurePauses = f.CreateCounter("dlsgan_ood_backpressure_pauses_total", "Times the consumer paused its partitions because the channel was full.");
+        TransactionsCommitted = f.CreateCounter("dlsgan_ood_transactions_committed_total", "ExactlyOnce mode: batches committed as one transaction with their consumed offsets.");
+        TransactionsAborted = f.CreateCounter("dlsgan_ood_transactions_aborted_total", "ExactlyOnce mode: transaction attempts aborted and retried.");
         ModelLoadFailures = f.CreateCounter("dlsgan_ood_model_load_failures_total", "Model versions refused at load.");
     }
 
@@ -55,5 +58,8 @@ public sealed class GateMetrics
     public Gauge Drift { get; }
     public Gauge DriftPValue { get; }
     public Gauge PausedPartitions { get; }
+    public Counter BackpressurePauses { get; }
     public Counter ModelLoadFailures { get; }
+    public Counter TransactionsCommitted { get; }
+    public Counter TransactionsAborted { get; }
 }

@@ -22,6 +22,11 @@ public sealed class KafkaOptions
     public string? SaslUsername { get; set; }
     public string? SaslPassword { get; set; }
     public string? SslCaLocation { get; set; }
+    /// <summary>
+    /// Group session timeout. Shorter than Kafka's 45 s default so a crashed worker's partitions move
+    /// quickly; heartbeats are sent every third of it.
+    /// </summary>
+    public int SessionTimeoutMs { get; set; } = 10_000;
     /// <summary>Unique per worker instance in ExactlyOnce mode; default: group id + machine name + process id.</summary>
     public string? TransactionalIdPrefix { get; set; }
 }
@@ -115,6 +120,7 @@ public sealed class GateOptions
         var outputs = new[] { Kafka.AlertTopic, Kafka.QuarantineTopic, Kafka.PassTopic, Kafka.DeadLetterTopic }.Where(t => !string.IsNullOrEmpty(t)).ToArray();
         Check(outputs.Distinct(StringComparer.Ordinal).Count() == outputs.Length, "Kafka:AlertTopic", "the alert, quarantine, pass and dead-letter topics must differ");
         Check(!Kafka.InputTopics.Intersect(outputs, StringComparer.Ordinal).Any(), "Kafka:InputTopics", "an output topic is also an input topic (the gate would consume its own output)");
+        Check(Kafka.SessionTimeoutMs is >= 1000 and <= 300_000, "Kafka:SessionTimeoutMs", $"must lie in [1000, 300000], not {Kafka.SessionTimeoutMs}");
         Check(Kafka.SecurityProtocol is "PLAINTEXT" or "SSL" or "SASL_PLAINTEXT" or "SASL_SSL", "Kafka:SecurityProtocol", $"'{Kafka.SecurityProtocol}' must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL");
         if (Kafka.SecurityProtocol.StartsWith("SASL", StringComparison.Ordinal))
         {

@@ -87,6 +87,8 @@ public sealed partial class KafkaGate : IDisposable
             FetchMaxBytes = Math.Max(1024 * 1024, o.Limits.MaxMessageBytes * 2),
             MaxPartitionFetchBytes = Math.Max(1024 * 1024, o.Limits.MaxMessageBytes + 64 * 1024),
             EnablePartitionEof = false,
+            SessionTimeoutMs = o.Kafka.SessionTimeoutMs,
+            HeartbeatIntervalMs = Math.Max(100, o.Kafka.SessionTimeoutMs / 3),
         };
     }
 
@@ -167,6 +169,7 @@ public sealed partial class KafkaGate : IDisposable
     {
         var toPause = consumer.Assignment.Where(tp => !paused.Contains(tp)).ToList();
         if (toPause.Count == 0) return;
+        if (paused.Count == 0) metrics.BackpressurePauses.Inc();
         consumer.Pause(toPause);
         lock (paused) paused.UnionWith(toPause);
         metrics.PausedPartitions.Set(paused.Count);

@@ -125,12 +125,14 @@ public sealed partial class OutputPublisher
                     .Select(g => new TopicPartitionOffset(g.Key, g.Max(v => v.Message.Source.Offset.Value) + 1)).ToArray();
                 producer.SendOffsetsToTransaction(offsets, groupMetadata(), timeout);
                 producer.CommitTransaction(timeout);
+                metrics.TransactionsCommitted.Inc();
                 foreach (var v in remaining) Done(v);
                 return;
             }
             catch (KafkaException ex) when (!ex.Error.IsFatal && attempt < 20)
             {
                 LogTransactionRetry(log, attempt, ex.Error.Reason);
+                metrics.TransactionsAborted.Inc();
                 try
                 {
                     producer.AbortTransaction(timeout);

@@ -75,6 +75,8 @@ public static class GateHarness
             ["Batching:MaxWaitMs"] = "5",
             ["Delivery:CommitIntervalMs"] = "100",
             ["Delivery:ShutdownTimeoutSeconds"] = "20",
+            // The mock coordinator waits about a session timeout for members to rejoin a rebalance.
+            ["Kafka:SessionTimeoutMs"] = "3000",
         };
         foreach (var (k, v) in extra) s[k] = v;
         return s;
@@ -141,6 +143,26 @@ public static class GateHarness
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = cluster.BootstrapServers, GroupId = group, EnableAutoCommit = false }).Build();
         var committed = consumer.Committed(Enumerable.Range(0, partitions).Select(p => new TopicPartition(Input, p)), TimeSpan.FromSeconds(10));
         return committed.ToDictionary(c => c.Partition.Value, c => c.Offset.Value);
+    }
+
+    /// <summary>
+    /// How many input messages a new member of the group would read again. (The mock cluster keeps
+    /// transactional offset commits but does not report them through OffsetFetch, so this reads.)
+    /// </summary>
+    public static int ReReadCount(MockKafkaCluster cluster, string group, TimeSpan wait)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = cluster.BootstrapServers, GroupId = group, EnableAutoCommit = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest, SessionTimeoutMs = 3000, HeartbeatIntervalMs = 500,
+        }).Build();
+        consumer.Subscribe(Input);
+        var count = 0;
+        var deadline = DateTime.UtcNow + wait;
+        while (DateTime.UtcNow < deadline)
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { Message: not null }) count++;
+        consumer.Close();
+        return count;
     }
 
     public static Dictionary<int, long> EndOffsets(MockKafkaCluster cluster, int partitions)
