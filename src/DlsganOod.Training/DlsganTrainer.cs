@@ -44,6 +44,11 @@ public sealed class DlsganTrainer
 
     private readonly TrainerOptions options;
     private readonly Action<string> log;
+    // Scalars live in fields: an inline temporary can be finalized while libtorch still reads it.
+    private readonly Scalar encoderWeight;
+    private readonly Scalar r1Weight;
+    private readonly Scalar decay;
+    private readonly Scalar oneMinusDecay;
 
     public DlsganTrainer(TrainerOptions options, Action<string>? log = null)
     {
@@ -51,6 +56,10 @@ public sealed class DlsganTrainer
         options.Validate();
         this.options = options;
         this.log = log ?? (_ => { });
+        encoderWeight = options.EncoderWeight.ToScalar();
+        r1Weight = (options.R1Weight * options.R1Interval).ToScalar();
+        decay = options.VarianceDecay.ToScalar();
+        oneMinusDecay = (1 - options.VarianceDecay).ToScalar();
     }
 
     public static Device ResolveDevice(string name)
@@ -206,16 +215,16 @@ public sealed class DlsganTrainer
         var (adversarialFake, predicted) = model.Encoder.forward(fake);
 
         var encoderLoss = ((predicted - z) * s).square().mean([1]);
-        var lossD = (nn.functional.softplus(-adversarialReal) + nn.functional.softplus(adversarialFake) + options.EncoderWeight * encoderLoss).mean();
+        var lossD = (nn.functional.softplus(-adversarialReal) + nn.functional.softplus(adversarialFake) + encoderLoss * encoderWeight).mean();
         var r1Value = 0.0;
         if (doR1)
         {
             var gradient = autograd.grad([adversarialReal.sum()], [real], retain_graph: true, create_graph: true)[0];
             var penalty = gradient.square().sum([1, 2, 3]).mean();
             r1Value = penalty.item<float>();
-            lossD = lossD + options.R1Weight * options.R1Interval * penalty;
+            lossD = lossD + penalty * r1Weight;
         }
-        var lossG = (nn.functional.softplus(-adversarialFake) + options.EncoderWeight * encoderLoss).mean();
+        var lossG = (nn.functional.softplus(-adversarialFake) + encoderLoss * encoderWeight).mean();
 
         var gGrads = autograd.grad([lossG], gParams, retain_graph: true);
         var eGrads = autograd.grad([lossD], eParams);
@@ -227,7 +236,7 @@ public sealed class DlsganTrainer
         using (no_grad())
         {
             var batchVariance = predicted.detach().square().mean([0]);
-            model.LatentVariance.mul_(options.VarianceDecay).add_(batchVariance, alpha: 1 - options.VarianceDecay);
+            model.LatentVariance.mul_(decay).add_(batchVariance, alpha: oneMinusDecay);
         }
 
         return new TrainingLogRow.StepStats(

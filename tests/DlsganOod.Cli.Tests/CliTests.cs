@@ -192,3 +192,28 @@ public class CliTests(TinyModelFixture fixture) : IClassFixture<TinyModelFixture
         Assert.Contains("variance-decay", bad.Stderr, StringComparison.Ordinal);
     }
 }
+
+public class EvaluateCommandTests(TinyModelFixture fixture) : IClassFixture<TinyModelFixture>
+{
+    [Fact]
+    public void Evaluate_reports_every_corruption_beside_the_paper_and_writes_json_and_markdown()
+    {
+        using var dir = new TempDir();
+        var r = Cli.Run(dir.Path, "evaluate", "--model", fixture.ModelPath, "--out", dir.File("report"));
+        Assert.True(r.ExitCode == 0, r.All);
+        var md = File.ReadAllText(dir.File("report/evaluation.md"));
+        foreach (var name in DlsganOod.Core.Corruptions.MnistC.Names) Assert.Contains($"| {name} |", md, StringComparison.Ordinal);
+        Assert.Contains("| shot_noise | 2000 |", md, StringComparison.Ordinal);
+        Assert.Contains("0.8961", md, StringComparison.Ordinal); // the paper's figure beside ours
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("report/evaluation.json")));
+        var results = json.RootElement.GetProperty("results");
+        Assert.True(results.GetArrayLength() >= 15);
+        foreach (var row in results.EnumerateArray())
+        {
+            var auroc = row.GetProperty("metrics").GetProperty("auroc").GetDouble();
+            Assert.InRange(auroc, 0, 1);
+        }
+        if (File.Exists(DlsganOod.Core.Evaluation.OodEvaluation.FashionMnistTestImages))
+            Assert.Contains("| fashion_mnist | 10000 |", md, StringComparison.Ordinal);
+    }
+}

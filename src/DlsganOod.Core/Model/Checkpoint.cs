@@ -99,6 +99,8 @@ public static class Checkpoint
     public const string GeneratorFile = "generator.bin";
     public const string ManifestFile = "manifest.json";
     public static readonly string[] RequiredFiles = [MetadataFile, EncoderFile, GeneratorFile];
+    /// <summary>Fitted statistics of the scores beyond the paper (written by calibrate --score).</summary>
+    public static readonly string[] OptionalModelFiles = ["scores.json", "scores-gaussian.bin"];
 
     /// <summary>A checkpoint folder itself, or the checkpoint/ folder inside a training run folder.</summary>
     public static string Resolve(string path)
@@ -166,7 +168,8 @@ public static class Checkpoint
         VerifyManifest(source);
         if (System.IO.Directory.Exists(destination)) System.IO.Directory.Delete(destination, recursive: true);
         System.IO.Directory.CreateDirectory(destination);
-        foreach (var file in RequiredFiles) File.Copy(Path.Combine(source, file), Path.Combine(destination, file));
+        foreach (var file in RequiredFiles.Concat(OptionalModelFiles).Where(f => File.Exists(Path.Combine(source, f))))
+            File.Copy(Path.Combine(source, file), Path.Combine(destination, file));
         WriteManifest(destination);
     }
 

@@ -26,8 +26,12 @@ public sealed class DlsganModel : IDisposable
         Generator.to(Device);
         Encoder.to(Device);
         LatentVariance = ones(config.LatentDim, device: Device);
+        latentDim = ((double)config.LatentDim).ToScalar();
         LatentMean = zeros(config.LatentDim, device: Device);
     }
+
+    // Scalars live in fields: an inline temporary can be finalized while libtorch still reads it.
+    private readonly Scalar latentDim;
 
     public ModelConfig Config { get; }
     public Preprocessing Preprocessing { get; }
@@ -43,7 +47,7 @@ public sealed class DlsganModel : IDisposable
     public Tensor LatentScale()
     {
         using var scope = NewDisposeScope();
-        return (LatentVariance * Config.LatentDim / LatentVariance.sum()).sqrt().MoveToOuterDisposeScope();
+        return (LatentVariance * latentDim / LatentVariance.sum()).sqrt().MoveToOuterDisposeScope();
     }
 
     public void SetLatentStatistics(float[] mean, float[] variance)
@@ -80,5 +84,6 @@ public sealed class DlsganModel : IDisposable
         Encoder.Dispose();
         LatentVariance.Dispose();
         LatentMean.Dispose();
+        latentDim.Dispose();
     }
 }

@@ -12,14 +12,15 @@ public sealed class EqConv2d : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
-    private readonly double scale;
+    // Held in a field: a Scalar created inline can be finalized while libtorch still reads it.
+    private readonly Scalar scale;
     private readonly long padding;
 
     public EqConv2d(string name, long inChannels, long outChannels, long kernel) : base(name)
     {
         weight = new Parameter(randn(outChannels, inChannels, kernel, kernel));
         bias = new Parameter(zeros(outChannels));
-        scale = Math.Sqrt(2.0 / (inChannels * kernel * kernel));
+        scale = Math.Sqrt(2.0 / (inChannels * kernel * kernel)).ToScalar();
         padding = kernel / 2;
         RegisterComponents();
     }
@@ -36,13 +37,13 @@ public sealed class EqLinear : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
     private readonly Parameter bias;
-    private readonly double scale;
+    private readonly Scalar scale;
 
     public EqLinear(string name, long inFeatures, long outFeatures) : base(name)
     {
         weight = new Parameter(randn(outFeatures, inFeatures));
         bias = new Parameter(zeros(outFeatures));
-        scale = Math.Sqrt(2.0 / inFeatures);
+        scale = Math.Sqrt(2.0 / inFeatures).ToScalar();
         RegisterComponents();
     }
 
@@ -68,7 +69,9 @@ public sealed class BlurResample : nn.Module<Tensor, Tensor>
         using var k1 = tensor(new float[] { 1, 3, 3, 1 });
         using var k2 = outer(k1, k1);
         using var normalized = k2 / k2.sum();
-        kernel = (up ? normalized * 4 : normalized.alias()).reshape(1, 1, 4, 4);
+        using var gain = (up ? 4.0 : 1.0).ToScalar();
+        using var scaled = normalized * gain;
+        kernel = scaled.reshape(1, 1, 4, 4);
         register_buffer("kernel", kernel, persistent: false);
         RegisterComponents();
     }

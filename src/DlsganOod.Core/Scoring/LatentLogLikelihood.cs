@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DlsganOod.Core.Scoring;
@@ -10,6 +11,9 @@ namespace DlsganOod.Core.Scoring;
 public static class LatentLogLikelihood
 {
     public const double LogTwoPi = 1.8378770664093453;
+    // Static Scalars: an inline temporary can be finalized while libtorch still reads it.
+    private static readonly Scalar TwoPi = (2 * Math.PI).ToScalar();
+    private static readonly Scalar MinusHalf = (-0.5).ToScalar();
 
     public static double Compute(ReadOnlySpan<float> latent, ReadOnlySpan<float> mean, ReadOnlySpan<float> variance)
     {
@@ -33,8 +37,8 @@ public static class LatentLogLikelihood
         var z = latents.to_type(ScalarType.Float64);
         var v = variance.to_type(ScalarType.Float64);
         var d = z - mean.to_type(ScalarType.Float64);
-        var perDim = (v * (2 * Math.PI)).log() + d * d / v;
-        return (perDim.sum(1) * -0.5).MoveToOuterDisposeScope();
+        var perDim = (v * TwoPi).log() + d * d / v;
+        return (perDim.sum(1) * MinusHalf).MoveToOuterDisposeScope();
     }
 
     /// <summary>
