@@ -34,11 +34,17 @@ internal static class DemoCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for every verdict", DefaultValueFactory = _ => 900 };
         var command = new Command("demo", "Run the whole gate on an embedded Kafka (mock cluster) with the default model and print detection, throughput and latency")
         {
-            ModelCommands.ModelOption, limit, corruptions, rate, timeout, DataCommand.CacheOption,
+            ModelCommands.ModelOption, limit, corruptions, rate, timeout, Score, DataCommand.CacheOption,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(CliSupport.Run(() => Run(parse, limit, corruptions, rate, timeout, cancellationToken))));
         return command;
     }
+
+    private static readonly Option<string> Score = new("--score")
+    {
+        Description = "Score the gate decides on (log_likelihood = the paper's; mahalanobis, fused, ... as calibrated in the model)",
+        DefaultValueFactory = _ => "log_likelihood",
+    };
 
     private sealed record Received(string Set, string Verdict, double LatencyMs);
 
@@ -74,13 +80,14 @@ internal static class DemoCommand
             ["Kafka:PassTopic"] = Pass,
             ["Kafka:DeadLetterTopic"] = DeadLetter,
             ["Model:Path"] = modelPath,
+            ["Model:Score"] = parse.GetValue(Score),
             ["Metrics:Port"] = "0",
             ["Metrics:BindAddress"] = "127.0.0.1",
         };
         var app = WorkerHost.Build([], settings, l => l.SetMinimumLevel(LogLevel.Warning));
         var slot = ((ModelProvider)app.Services.GetService(typeof(ModelProvider))!).Current!;
         AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"Kafka (mock) at [blue]{cluster.BootstrapServers}[/]; model [blue]{Markup.Escape(slot.Identity.Name)}[/] {slot.Identity.Version}, threshold log-likelihood {slot.Threshold:F1} (calibrated FPR {slot.CalibratedFpr:P1})"));
+            $"Kafka (mock) at [blue]{cluster.BootstrapServers}[/]; model [blue]{Markup.Escape(slot.Identity.Name)}[/] {slot.Identity.Version}, score {slot.Score}, threshold {slot.Threshold:G5} (calibrated FPR {slot.CalibratedFpr:P1})"));
         app.StartAsync(cancellationToken).GetAwaiter().GetResult();
 
         var received = new ConcurrentDictionary<string, Received>();
@@ -199,7 +206,7 @@ internal static class DemoCommand
     private static void PrintSummary(List<(string Name, ImageSet Images)> sets, ConcurrentDictionary<string, Received> received,
         ConcurrentDictionary<string, int> alerts, int total, TimeSpan elapsed, ModelSlot slot)
     {
-        var table = new Table().Title(string.Create(CultureInfo.InvariantCulture, $"OOD gate results — model {slot.Identity.Name} {slot.Identity.Version}, threshold {slot.Threshold:F1}"))
+        var table = new Table().Title(string.Create(CultureInfo.InvariantCulture, $"OOD gate results — model {slot.Identity.Name} {slot.Identity.Version}, score {slot.Score}, threshold {slot.Threshold:G5}"))
             .AddColumns("set", "messages", "verdicts", "alerts", "flagged");
         foreach (var (name, images) in sets)
         {

@@ -37,6 +37,11 @@ public sealed class ModelOptions
     public const string Section = "Model";
     /// <summary>Checkpoint folder; empty = the committed default model.</summary>
     public string? Path { get; set; }
+    /// <summary>
+    /// The OOD score the gate decides on (log_likelihood = the paper's; mahalanobis, fused, ... need
+    /// `calibrate --score`). Its threshold always comes from the same checkpoint.
+    /// </summary>
+    public string Score { get; set; } = "log_likelihood";
 }
 
 /// <summary>Section "Batching". Defaults come from `dlsgan-ood bench` (see README).</summary>
@@ -140,6 +145,7 @@ public sealed class GateOptions
         Check(Limits.MaxPixels >= 1, "Limits:MaxPixels", $"must be positive, not {Limits.MaxPixels}");
         Check(Delivery.ShutdownTimeoutSeconds is >= 1 and <= 3600, "Delivery:ShutdownTimeoutSeconds", $"must lie in [1, 3600], not {Delivery.ShutdownTimeoutSeconds}");
         Check(Delivery.CommitIntervalMs is >= 10 and <= 60_000, "Delivery:CommitIntervalMs", $"must lie in [10, 60000], not {Delivery.CommitIntervalMs}");
+        Check(DlsganOod.Core.Scoring.OodScoreModel.Names.Contains(Model.Score), "Model:Score", $"'{Model.Score}' is not one of {string.Join(", ", DlsganOod.Core.Scoring.OodScoreModel.Names)}");
         Check(Model.Path is null || Model.Path.Length == 0 || Directory.Exists(Model.Path), "Model:Path", $"folder '{Model.Path}' not found");
         return errors;
     }

@@ -47,7 +47,7 @@ public sealed partial class GateWorker : BackgroundService
     private void Run(CancellationToken stoppingToken)
     {
         var shutdown = TimeSpan.FromSeconds(options.Delivery.ShutdownTimeoutSeconds);
-        if (models.Current is null) models.Load(options.Model.Path);
+        if (models.Current is null) models.Load(options.Model.Path, score: options.Model.Score);
         var tracker = new OffsetTracker();
         channel = Channel.CreateBounded<InputMessage>(new BoundedChannelOptions(options.Batching.ChannelCapacity)
         {

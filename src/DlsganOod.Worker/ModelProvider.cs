@@ -1,4 +1,5 @@
 using DlsganOod.Core.Model;
+using DlsganOod.Core.Scoring;
 using Microsoft.Extensions.Logging;
 
 namespace DlsganOod.Worker;
@@ -22,13 +23,22 @@ public sealed partial class ModelProvider : IDisposable
     public ModelSlot? Current => Volatile.Read(ref current);
 
     /// <summary>Loads and verifies a checkpoint (manifest, architecture, calibration, finite weights) and serves it.</summary>
-    public ModelSlot Load(string? path, string? version = null)
+    public ModelSlot Load(string? path, string? version = null, string score = OodScoreModel.LogLikelihood)
     {
         var folder = string.IsNullOrWhiteSpace(path) ? Checkpoint.FindDefault() : Checkpoint.Resolve(path);
         ModelSlot slot;
         try
         {
-            slot = new ModelSlot(Checkpoint.Load(folder), version);
+            var checkpoint = Checkpoint.Load(folder);
+            try
+            {
+                slot = new ModelSlot(checkpoint, version, score);
+            }
+            catch
+            {
+                checkpoint.Dispose();
+                throw;
+            }
         }
         catch (CheckpointException ex)
         {

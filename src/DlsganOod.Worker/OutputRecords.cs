@@ -10,8 +10,11 @@ public sealed record AlertSource(string Topic, int Partition, long Offset, DateT
 public sealed record AlertEvidence(int Dimension, float Z, double Deviation);
 
 /// <summary>The JSON event published on the alert topic for every OOD input.</summary>
+/// <param name="LogLikelihood">The paper's latent log-likelihood, always reported.</param>
+/// <param name="Threshold">The threshold of the score the gate decides on (<paramref name="Score"/>).</param>
 public sealed record AlertEvent(
-    string Id, AlertSource Source, double LogLikelihood, double Threshold, ModelIdentity Model, DateTimeOffset DecidedAt, IReadOnlyList<AlertEvidence> Evidence);
+    string Id, AlertSource Source, double LogLikelihood, double Threshold, ModelIdentity Model, DateTimeOffset DecidedAt, IReadOnlyList<AlertEvidence> Evidence,
+    string Score = "log_likelihood", double ScoreValue = double.NaN);
 
 /// <summary>Headers and payloads of the gate's output records; the names are part of its contract.</summary>
 public static class OutputRecords
@@ -19,6 +22,8 @@ public static class OutputRecords
     public const string VerdictHeader = "dlsgan-ood.verdict";
     public const string LogLikelihoodHeader = "dlsgan-ood.log-likelihood";
     public const string ThresholdHeader = "dlsgan-ood.threshold";
+    public const string ScoreHeader = "dlsgan-ood.score";
+    public const string ScoreValueHeader = "dlsgan-ood.score-value";
     public const string ModelVersionHeader = "dlsgan-ood.model-version";
     public const string ModelNameHeader = "dlsgan-ood.model-name";
     public const string SourceHeader = "dlsgan-ood.source";
@@ -37,7 +42,8 @@ public static class OutputRecords
         return new AlertEvent(m.Id,
             new AlertSource(m.Source.Topic, m.Source.Partition.Value, m.Source.Offset.Value, m.Timestamp.Type == TimestampType.NotAvailable ? null : m.Timestamp.UtcDateTime),
             v.LogLikelihood, v.Threshold, v.Model!, v.DecidedAt,
-            (v.Evidence ?? []).Select(e => new AlertEvidence(e.Dimension, e.Value, Math.Round(e.Deviation, 4))).ToArray());
+            (v.Evidence ?? []).Select(e => new AlertEvidence(e.Dimension, e.Value, Math.Round(e.Deviation, 4))).ToArray(),
+            v.ScoreName, double.IsNaN(v.ScoreValue) ? v.LogLikelihood : v.ScoreValue);
     }
 
     public static Message<byte[], byte[]> AlertRecord(Verdict v) => new()
@@ -77,6 +83,8 @@ public static class OutputRecords
         {
             Add(LogLikelihoodHeader, v.LogLikelihood.ToString("R", CultureInfo.InvariantCulture));
             Add(ThresholdHeader, v.Threshold.ToString("R", CultureInfo.InvariantCulture));
+            Add(ScoreHeader, v.ScoreName);
+            Add(ScoreValueHeader, (double.IsNaN(v.ScoreValue) ? v.LogLikelihood : v.ScoreValue).ToString("R", CultureInfo.InvariantCulture));
         }
         return new Message<byte[], byte[]> { Key = m.Key!, Value = m.Value!, Headers = headers, Timestamp = Timestamp.Default };
     }

@@ -8,11 +8,16 @@ namespace DlsganOod.Worker;
 /// <summary>A loaded, calibrated model as served: the threshold always comes from the same checkpoint.</summary>
 public sealed class ModelSlot : IDisposable
 {
-    public ModelSlot(LoadedCheckpoint checkpoint, string? version = null)
+    public ModelSlot(LoadedCheckpoint checkpoint, string? version = null, string score = OodScoreModel.LogLikelihood)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        var calibration = checkpoint.Metadata.Calibration
-            ?? throw new CheckpointException($"{checkpoint.Directory}: the model is not calibrated; run `dlsgan-ood calibrate --model {checkpoint.Directory}` first");
+        OodScoreModel.CheckName(score);
+        var calibration = (score == OodScoreModel.LogLikelihood ? checkpoint.Metadata.Calibration : checkpoint.Metadata.ScoreCalibrations?.GetValueOrDefault(score))
+            ?? throw new CheckpointException($"{checkpoint.Directory}: the model is not calibrated for score '{score}'; run `dlsgan-ood calibrate --model {checkpoint.Directory} --score {score}` first");
+        if (score != OodScoreModel.LogLikelihood)
+            Scores = OodScoreModel.Load(checkpoint.Directory)
+                ?? throw new CheckpointException($"{checkpoint.Directory}: score '{score}' needs the fitted statistics (scores.json); run calibrate --score {score}");
+        Score = score;
         Checkpoint = checkpoint;
         Threshold = calibration.Threshold;
         CalibratedFpr = calibration.AchievedFpr > 0 ? calibration.AchievedFpr : calibration.TargetFpr;
@@ -20,6 +25,9 @@ public sealed class ModelSlot : IDisposable
     }
 
     public LoadedCheckpoint Checkpoint { get; }
+    public string Score { get; }
+    /// <summary>Fitted statistics for scores beyond the paper's; null when serving log_likelihood.</summary>
+    public OodScoreModel? Scores { get; }
     public double Threshold { get; }
     public double CalibratedFpr { get; }
     public ModelIdentity Identity { get; }
@@ -66,26 +74,35 @@ public sealed class ScoringEngine
         }
         if (scoredIndex.Count > 0)
         {
-            var encodings = Inference.EncodeBatch(model, input.AsSpan(0, scoredIndex.Count * p.ModelSize).ToArray(), scoredIndex.Count);
+            var modelInput = input.AsSpan(0, scoredIndex.Count * p.ModelSize).ToArray();
+            // The paper's score needs only the encoder; the others also need G(E(x)) and fitted statistics.
+            var encodings = slot.Scores is null
+                ? Inference.EncodeBatch(model, modelInput, scoredIndex.Count)
+                : null;
+            var features = slot.Scores is null ? null : ScoreFeatures.ComputeBatch(model, modelInput, scoredIndex.Count);
+            var scoreValues = features is null ? null : slot.Scores!.Score(slot.Score, features);
+            var lls = encodings?.LogLikelihood ?? features!.LogLikelihood;
             var mean = model.MeanArray();
             var variance = model.VarianceArray();
             var now = DateTimeOffset.UtcNow;
             for (var j = 0; j < scoredIndex.Count; j++)
             {
-                var ll = encodings.LogLikelihood[j];
-                var latent = encodings.Latent(j).ToArray();
-                if (!double.IsFinite(ll))
+                var ll = lls[j];
+                var latent = (encodings is null ? features!.Latent(j) : encodings.Latent(j)).ToArray();
+                var value = scoreValues?[j] ?? ll;
+                if (!double.IsFinite(ll) || !double.IsFinite(value))
                 {
                     verdicts[scoredIndex[j]] = new Verdict(batch[scoredIndex[j]], VerdictKind.DeadLetter, ErrorCode: "non_finite_score",
                         ErrorMessage: "the model produced a non-finite log-likelihood", Model: slot.Identity, DecidedAt: now);
                     continue;
                 }
-                var ood = ll < slot.Threshold;
+                var ood = Calibration.IsOod(slot.Score, value, slot.Threshold);
                 (int, double, float)[]? evidence = null;
                 if (ood)
                     evidence = LatentLogLikelihood.TopDeviations(latent, mean, variance, EvidenceDimensions)
                         .Select(d => (d.Dimension, d.Deviation, latent[d.Dimension])).ToArray();
-                verdicts[scoredIndex[j]] = new Verdict(batch[scoredIndex[j]], ood ? VerdictKind.Ood : VerdictKind.Pass, ll, slot.Threshold, evidence, Model: slot.Identity, DecidedAt: now);
+                verdicts[scoredIndex[j]] = new Verdict(batch[scoredIndex[j]], ood ? VerdictKind.Ood : VerdictKind.Pass, ll, slot.Threshold, evidence,
+                    Model: slot.Identity, DecidedAt: now, ScoreName: slot.Score, ScoreValue: value);
                 metrics?.LogLikelihood.Observe(ll);
             }
         }

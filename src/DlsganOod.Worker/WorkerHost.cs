@@ -85,7 +85,7 @@ public static class WorkerHost
         app.MapGet("/healthz", () => worker.Failure is null ? Results.Text("ok") : Results.Text("failed: " + worker.Failure.Message, statusCode: 500));
         app.MapGet("/readyz", () => worker.IsReady ? Results.Text("ready") : Results.Text("not ready", statusCode: 503));
         // The model is loaded before the host starts: a bad model stops the service at start with its reason.
-        app.Services.GetRequiredService<ModelProvider>().Load(options.Model.Path);
+        app.Services.GetRequiredService<ModelProvider>().Load(options.Model.Path, score: options.Model.Score);
         return app;
     }
 }

@@ -115,6 +115,46 @@ public class GateEndToEndTests(TinyModel model) : IClassFixture<TinyModel>
         Assert.Equal(15, verdicts.Select(v => v.Key).Distinct().Count());
     }
 
+    [Fact]
+    public async Task The_gate_can_decide_on_the_mahalanobis_score_with_its_own_threshold()
+    {
+        using var cluster = GateHarness.Cluster(2);
+        using (var producer = GateHarness.Producer(cluster))
+        {
+            for (var i = 0; i < model.Images.Count; i++) GateHarness.ProducePng(producer, $"m-{i}", model.Images, i);
+            producer.Flush(TimeSpan.FromSeconds(10));
+        }
+        using var loaded = Core.Model.Checkpoint.Load(model.Path);
+        var expected = model.Scores.Score(Core.Scoring.OodScoreModel.Mahalanobis, Core.Scoring.ScoreFeatures.Compute(loaded.Model, model.Images));
+        var app = GateHarness.Start(GateHarness.Settings(cluster, model, "maha-group", ("Model:Score", "mahalanobis")));
+        List<OutputRecord> verdicts;
+        try
+        {
+            verdicts = GateHarness.ReadUntil(cluster, VerdictTopics, r => r.Count >= model.Images.Count, TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+        Assert.Equal(model.Images.Count, verdicts.Count);
+        for (var i = 0; i < model.Images.Count; i++)
+        {
+            var v = verdicts.Single(o => o.Key == $"m-{i}");
+            Assert.Equal("mahalanobis", v.Headers[OutputRecords.ScoreHeader]);
+            Assert.Equal(expected[i], double.Parse(v.Headers[OutputRecords.ScoreValueHeader], System.Globalization.CultureInfo.InvariantCulture), 3);
+            Assert.Equal(expected[i] > model.MahalanobisThreshold ? GateHarness.Quarantine : GateHarness.Pass, v.Topic);
+        }
+    }
+
+    [Fact]
+    public void A_score_without_calibration_stops_the_start_with_the_reason()
+    {
+        using var cluster = GateHarness.Cluster(1);
+        var ex = Assert.Throws<Core.Model.CheckpointException>(() => WorkerHost.Build([], GateHarness.Settings(cluster, model, "nocal", ("Model:Score", "fused"))));
+        Assert.Contains("not calibrated for score 'fused'", ex.Message, StringComparison.Ordinal);
+    }
+
     private static void RunUntil(MockKafkaCluster cluster, Dictionary<string, string?> settings, int verdicts)
     {
         var app = GateHarness.Start(settings);

@@ -25,16 +25,26 @@ public sealed class TinyModel : IDisposable
         var ll = Inference.Encode(model, Images).LogLikelihood.Order().ToArray();
         Threshold = (ll[19] + ll[20]) / 2;
         Path = Dir.File("model");
+        // Mahalanobis statistics fitted on the first half; its threshold at that half's median.
+        var features = ScoreFeatures.Compute(model, Images);
+        Scores = OodScoreModel.Fit(ScoreFeatures.Compute(model, Images.Take(20)), "rings");
+        var maha = Scores.Score(OodScoreModel.Mahalanobis, features).Order().ToArray();
+        MahalanobisThreshold = (maha[19] + maha[20]) / 2;
         Checkpoint.Save(model, Path, new CheckpointMetadata
         {
             Name = "tiny",
             Calibration = new CalibrationRecord { Threshold = Threshold, TargetFpr = 0.5, AchievedFpr = 0.5, Count = 40 },
+            ScoreCalibrations = new() { [OodScoreModel.Mahalanobis] = new CalibrationRecord { Score = OodScoreModel.Mahalanobis, Threshold = MahalanobisThreshold, TargetFpr = 0.5, AchievedFpr = 0.5, Count = 40 } },
         });
+        Scores.Save(Path);
+        Checkpoint.WriteManifest(Path);
     }
 
     public TempDir Dir { get; } = new();
     public string Path { get; }
     public double Threshold { get; }
+    public double MahalanobisThreshold { get; }
+    public OodScoreModel Scores { get; }
     public ImageSet Images { get; }
     public void Dispose() => Dir.Dispose();
 }

@@ -39,7 +39,7 @@ public sealed record EvaluationReport
         foreach (var r in Results)
         {
             var paper = r.PaperAuroc is { } p ? p.ToString("F4", inv) : "–";
-            var delta = r.PaperAuroc is { } q ? (r.Metrics.Auroc - q).ToString("+0.0000;-0.0000", inv) : "–";
+            var delta = r.PaperAuroc is { } q ? Math.Round(r.Metrics.Auroc - q, 4).ToString("+0.0000;-0.0000;0.0000", inv) : "–";
             sb.Append(inv, $"| {r.Name} | {r.Count} | {r.Metrics.Auroc:F4} | {paper} | {delta} | {r.Metrics.AuprIn:F4} | {r.Metrics.AuprOut:F4} | {r.Metrics.FprAt95Tpr:F4} |");
             if (flagged) sb.Append(inv, $" {r.FlaggedRate:P1} |");
             sb.AppendLine();
