@@ -18,5 +18,6 @@ internal static class Commands
         DemoCommand.Create(),
         StreamCommands.Produce(),
         StreamCommands.Alerts(),
+        BenchCommand.Create(),
     ];
 }

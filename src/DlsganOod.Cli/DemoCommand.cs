@@ -83,6 +83,9 @@ internal static class DemoCommand
             ["Model:Score"] = parse.GetValue(Score),
             ["Metrics:Port"] = "0",
             ["Metrics:BindAddress"] = "127.0.0.1",
+            // Only problems on the console: the progress display and the report are the output here.
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
         };
         var app = WorkerHost.Build([], settings, l => l.SetMinimumLevel(LogLevel.Warning));
         var slot = ((ModelProvider)app.Services.GetService(typeof(ModelProvider))!).Current!;
