@@ -19,5 +19,6 @@ internal static class Commands
         StreamCommands.Produce(),
         StreamCommands.Alerts(),
         BenchCommand.Create(),
+        ClassifierCommand.Create(),
     ];
 }

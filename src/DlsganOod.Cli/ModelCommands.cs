@@ -7,7 +7,9 @@ using DlsganOod.Core.Data;
 using DlsganOod.Core.Evaluation;
 using DlsganOod.Core.Imaging;
 using DlsganOod.Core.Model;
+using DlsganOod.Core.Quality;
 using DlsganOod.Core.Scoring;
+using DlsganOod.Reporting;
 
 namespace DlsganOod.Cli;
 
@@ -33,15 +35,14 @@ internal static class ModelCommands
             foreach (var n in names) OodScoreModel.CheckName(n);
             var (images, source) = LoadOrValidation(parse.GetValue(data), parse.GetValue(DataCommand.CacheOption));
             var records = new List<CalibrationRecord>();
+            OodScoreModel? scores = null;
             using (var checkpoint = Checkpoint.Load(path))
             {
-                OodScoreModel? scores = null;
                 if (names.Any(n => n != OodScoreModel.LogLikelihood))
                 {
                     var fitPath = parse.GetValue(fitData);
                     var fitImages = fitPath is null ? DataCommand.LoadMnist(parse.GetValue(DataCommand.CacheOption)).Fit : ImageSources.Open(fitPath);
                     scores = OodScoreModel.Fit(ScoreFeatures.Compute(checkpoint.Model, fitImages), fitImages.Fingerprint());
-                    scores.Save(path);
                     CliSupport.Info($"score statistics fitted on {fitImages.Count} in-distribution images");
                 }
                 var fingerprint = images.Fingerprint();
@@ -56,7 +57,7 @@ internal static class ModelCommands
                 Calibration = records.FirstOrDefault(r => r.Score == OodScoreModel.LogLikelihood) ?? m.Calibration,
                 ScoreCalibrations = records.Where(r => r.Score != OodScoreModel.LogLikelihood)
                     .Aggregate(new Dictionary<string, CalibrationRecord>(m.ScoreCalibrations ?? new()), (d, r) => { d[r.Score] = r; return d; }),
-            });
+            }, scores is null ? null : scores.Save);
             foreach (var r in records)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{path}: {r.Score} threshold {r.Threshold:G6} ({(r.Score == OodScoreModel.LogLikelihood ? "OOD below it" : "OOD above it")}); {r.AchievedFpr:P2} of {r.Count} held-out images flagged (target {r.TargetFpr:P2})"));
@@ -166,10 +167,13 @@ internal static class ModelCommands
         var output = new Option<string?>("--out") { Description = "Folder for evaluation.json and evaluation.md (default: docs/results/<model name>)" };
         var seed = new Option<int>("--seed") { Description = "Corruption seed", DefaultValueFactory = _ => 0 };
         var score = new Option<string>("--score") { Description = $"Score with full metrics: {string.Join(", ", OodScoreModel.Names)} (the report compares all fitted scores)", DefaultValueFactory = _ => OodScoreModel.LogLikelihood };
+        var reportOption = new Option<bool>("--report") { Description = "Also write report.md with the quality table, every score, seed spread and pictures", DefaultValueFactory = _ => true };
+        var seedModels = new Option<string[]>("--seed-models") { Description = "Checkpoints of the same recipe with other training seeds, for the mean ± spread table", AllowMultipleArgumentsPerToken = true };
+        var featureNetwork = new Option<string?>("--feature-network") { Description = "Classifier for classifier-FID and precision/recall (default: the shipped models/mnist-classifier)" };
         var fashion = new Option<string>("--fashion") { Description = "Fashion-MNIST test images (used when present)", DefaultValueFactory = _ => OodEvaluation.FashionMnistTestImages };
         var command = new Command("evaluate", "AUROC, AUPR-in/out and FPR@95%TPR for the 15 MNIST-C corruptions of the test split and Fashion-MNIST")
         {
-            ModelOption, output, seed, fashion, score, DataCommand.CacheOption,
+            ModelOption, output, seed, fashion, score, reportOption, seedModels, featureNetwork, DataCommand.CacheOption,
         };
         command.SetAction(parse => CliSupport.Run(() =>
         {
@@ -190,6 +194,47 @@ internal static class ModelCommands
             File.WriteAllText(Path.Combine(dir, "evaluation.md"), markdown);
             Console.WriteLine(markdown);
             CliSupport.Info($"written {Path.Combine(dir, "evaluation.json")} and evaluation.md ({report.Seconds:F1} s)");
+            if (!parse.GetValue(reportOption)) return 0;
+
+            QualityReport? quality = null;
+            try
+            {
+                var networkPath = parse.GetValue(featureNetwork) ?? FeatureNetwork.FindDefault();
+                var (net, meta) = FeatureNetwork.Load(networkPath);
+                using (net)
+                    quality = QualityEvaluation.Run(checkpoint.Model, test, net, meta, Path.GetFileName(Path.TrimEndingDirectorySeparator(networkPath)));
+                File.WriteAllText(Path.Combine(dir, "quality.json"), Json.Serialize(quality));
+            }
+            catch (FileNotFoundException ex)
+            {
+                CliSupport.Info($"quality table skipped: {ex.Message}");
+            }
+            var spreads = new List<SeedSpread>();
+            var others = parse.GetValue(seedModels) ?? [];
+            if (others.Length > 0)
+            {
+                var fit = DataCommand.LoadMnist(parse.GetValue(DataCommand.CacheOption)).Fit;
+                var perSeed = new List<EvaluationReport> { report };
+                foreach (var other in others)
+                {
+                    using var seedCheckpoint = Checkpoint.Load(ModelLocator.Resolve(other));
+                    var seedScores = OodScoreModel.Load(seedCheckpoint.Directory) ?? OodScoreModel.Fit(ScoreFeatures.Compute(seedCheckpoint.Model, fit), fit.Fingerprint());
+                    CliSupport.Info($"evaluating seed model {other}");
+                    perSeed.Add(OodEvaluation.Run(seedCheckpoint, test, "test", MnistC.Names, parse.GetValue(seed), extra, null, OodScoreModel.LogLikelihood, seedScores));
+                }
+                foreach (var (scoreName, sets) in report.ScoreComparison)
+                    foreach (var set in sets.Keys)
+                    {
+                        var values = perSeed.Where(r => r.ScoreComparison.ContainsKey(scoreName)).Select(r => r.ScoreComparison[scoreName][set]).ToArray();
+                        var mean = values.Average();
+                        var std = values.Length > 1 ? Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Length - 1)) : 0;
+                        spreads.Add(new SeedSpread(scoreName, set, mean, std, values.Length));
+                    }
+                File.WriteAllText(Path.Combine(dir, "seeds.json"), Json.Serialize(spreads));
+            }
+            var reproduce = "dlsgan-ood evaluate" + (parse.GetValue(ModelOption) is { } m ? $" --model {m}" : "") + (others.Length > 0 ? " --seed-models " + string.Join(' ', others) : "");
+            var reportPath = ReportWriter.Write(dir, checkpoint, report, quality, spreads, test, parse.GetValue(seed), reproduce);
+            CliSupport.Info($"report: {reportPath}");
             return 0;
         }));
         return command;

@@ -79,7 +79,7 @@ public sealed class ScoringEngine
             var encodings = slot.Scores is null
                 ? Inference.EncodeBatch(model, modelInput, scoredIndex.Count)
                 : null;
-            var features = slot.Scores is null ? null : ScoreFeatures.ComputeBatch(model, modelInput, scoredIndex.Count);
+            var features = slot.Scores is null ? null : ScoreFeatures.ComputeBatch(model, modelInput, scoredIndex.Count, OodScoreModel.NeedsReconstruction(slot.Score));
             var scoreValues = features is null ? null : slot.Scores!.Score(slot.Score, features);
             var lls = encodings?.LogLikelihood ?? features!.LogLikelihood;
             var mean = model.MeanArray();

@@ -23,6 +23,10 @@ public sealed record EvaluationReport
     public List<OodSetResult> Results { get; init; } = [];
     /// <summary>AUROC of every available score on every OOD set (score → set → AUROC).</summary>
     public Dictionary<string, Dictionary<string, double>> ScoreComparison { get; init; } = new();
+    /// <summary>Raw scores for pictures (score → in-distribution values); not written to JSON.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public Dictionary<string, double[]> InScores { get; init; } = new();
+    /// <summary>Raw scores for pictures (score → OOD set → values); not written to JSON.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public Dictionary<string, Dictionary<string, double[]>> OodScores { get; init; } = new();
     public double MeanAuroc => Results.Count == 0 ? double.NaN : Results.Average(r => r.Metrics.Auroc);
     public DateTimeOffset EvaluatedAt { get; init; } = DateTimeOffset.UtcNow;
     public double Seconds { get; init; }
@@ -104,13 +108,17 @@ public static class OodEvaluation
         bool? Flag(double s) => calibration is null ? null : score == OodScoreModel.LogLikelihood ? -s < calibration.Threshold : s > calibration.Threshold;
         var results = new List<OodSetResult>();
         var comparison = available.ToDictionary(n => n, _ => new Dictionary<string, double>());
+        var raw = available.ToDictionary(n => n, _ => new Dictionary<string, double[]>());
         var sets = corruptions.Select(name => (name, Lazy: new Lazy<ImageSet>(() => MnistC.Apply(name, inDistribution, seed))))
             .Concat((extraSets ?? new Dictionary<string, ImageSet>()).Select(kv => (name: kv.Key, Lazy: new Lazy<ImageSet>(() => kv.Value))));
         foreach (var (name, lazy) in sets)
         {
             var features = ScoreFeatures.Compute(model, lazy.Value);
             foreach (var n in available)
-                comparison[n][name] = OodMetrics.Auroc(inScores[n], ScoreOf(n, features));
+            {
+                raw[n][name] = ScoreOf(n, features);
+                comparison[n][name] = OodMetrics.Auroc(inScores[n], raw[n][name]);
+            }
             var oodScores = ScoreOf(score, features);
             var metrics = OodMetrics.Compute(inScores[score], oodScores);
             double? flagged = calibration is null ? null : oodScores.Count(v => Flag(v) == true) / (double)oodScores.Length;
@@ -130,6 +138,8 @@ public static class OodEvaluation
             InDistributionFlaggedRate = calibration is null ? null : inScores[score].Count(v => Flag(v) == true) / (double)inScores[score].Length,
             Results = results,
             ScoreComparison = comparison,
+            InScores = inScores,
+            OodScores = raw,
             Seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
         };
     }

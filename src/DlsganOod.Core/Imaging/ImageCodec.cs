@@ -218,22 +218,24 @@ public static class ImageCodec
 /// <summary>Composes encoded pictures (plots, image grids) into one PNG.</summary>
 public static class PngComposer
 {
-    public static byte[] StackVertically(IReadOnlyList<byte[]> encodedImages)
+    public static byte[] StackVertically(IReadOnlyList<byte[]> encodedImages) => Grid(encodedImages, 1);
+
+    /// <summary>Row-major grid of equally sized pictures, <paramref name="columns"/> per row.</summary>
+    public static byte[] Grid(IReadOnlyList<byte[]> encodedImages, int columns)
     {
         ArgumentNullException.ThrowIfNull(encodedImages);
+        ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
         var bitmaps = encodedImages.Select(SKBitmap.Decode).ToArray();
         try
         {
-            var width = bitmaps.Max(b => b.Width);
-            var height = bitmaps.Sum(b => b.Height);
-            using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
+            var cellW = bitmaps.Max(b => b.Width);
+            var cellH = bitmaps.Max(b => b.Height);
+            var rows = (bitmaps.Length + columns - 1) / columns;
+            var cols = Math.Min(columns, bitmaps.Length);
+            using var surface = SKSurface.Create(new SKImageInfo(cols * cellW, rows * cellH, SKColorType.Rgba8888, SKAlphaType.Premul));
             surface.Canvas.Clear(SKColors.White);
-            var y = 0;
-            foreach (var bitmap in bitmaps)
-            {
-                surface.Canvas.DrawBitmap(bitmap, 0, y);
-                y += bitmap.Height;
-            }
+            for (var i = 0; i < bitmaps.Length; i++)
+                surface.Canvas.DrawBitmap(bitmaps[i], i % columns * cellW, i / columns * cellH);
             using var image = surface.Snapshot();
             using var png = image.Encode(SKEncodedImageFormat.Png, 100);
             return png.ToArray();

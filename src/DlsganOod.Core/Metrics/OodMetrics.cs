@@ -64,6 +64,29 @@ public static class OodMetrics
         return inScores.Count(s => s >= threshold) / (double)inScores.Count;
     }
 
+    /// <summary>ROC curve points (FPR, TPR) over every distinct threshold, from (0,0) to (1,1).</summary>
+    public static (double[] Fpr, double[] Tpr) RocCurve(IReadOnlyList<double> inScores, IReadOnlyList<double> oodScores)
+    {
+        Check(inScores, oodScores);
+        var all = inScores.Select(s => (Score: s, Ood: false)).Concat(oodScores.Select(s => (Score: s, Ood: true)))
+            .OrderByDescending(p => p.Score).ToArray();
+        var fpr = new List<double> { 0 };
+        var tpr = new List<double> { 0 };
+        double tp = 0, fp = 0;
+        var i = 0;
+        while (i < all.Length)
+        {
+            var j = i;
+            while (j + 1 < all.Length && all[j + 1].Score == all[i].Score) j++;
+            for (var k = i; k <= j; k++)
+                if (all[k].Ood) tp++; else fp++;
+            fpr.Add(fp / inScores.Count);
+            tpr.Add(tp / oodScores.Count);
+            i = j + 1;
+        }
+        return (fpr.ToArray(), tpr.ToArray());
+    }
+
     public static DetectionMetrics Compute(IReadOnlyList<double> inScores, IReadOnlyList<double> oodScores) => new(
         Auroc(inScores, oodScores),
         AveragePrecision(inScores.Select(s => -s).ToArray(), oodScores.Select(s => -s).ToArray()),

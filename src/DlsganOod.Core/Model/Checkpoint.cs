@@ -174,10 +174,12 @@ public static class Checkpoint
     }
 
     /// <summary>Rewrites model.json (e.g. after calibration) and the manifest, after verifying the rest.</summary>
-    public static void UpdateMetadata(string directory, Func<CheckpointMetadata, CheckpointMetadata> update)
+    /// <param name="writeFiles">Writes further files into the folder (e.g. score statistics) after verification.</param>
+    public static void UpdateMetadata(string directory, Func<CheckpointMetadata, CheckpointMetadata> update, Action<string>? writeFiles = null)
     {
         ArgumentNullException.ThrowIfNull(update);
         VerifyManifest(directory);
+        writeFiles?.Invoke(directory);
         var metadata = ReadMetadata(directory);
         var path = Path.Combine(directory, MetadataFile);
         File.WriteAllText(path + ".tmp", Json.Serialize(update(metadata)));

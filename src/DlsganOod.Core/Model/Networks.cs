@@ -75,18 +75,41 @@ public sealed class Encoder : nn.Module<Tensor, (Tensor Adversarial, Tensor Late
         RegisterComponents();
     }
 
-    public override (Tensor Adversarial, Tensor Latent) forward(Tensor image)
+    public override (Tensor Adversarial, Tensor Latent) forward(Tensor image) => Forward(image, null);
+
+    /// <summary>
+    /// Also returns, per resolution level and for the final conv, the per-channel spatial mean and standard
+    /// deviation of the activations ([N, 2C] each): texture statistics for feature-space OOD scores.
+    /// </summary>
+    public (Tensor Adversarial, Tensor Latent, Tensor[] LevelStatistics) ForwardWithFeatures(Tensor image)
+    {
+        var stats = new List<Tensor>();
+        var (a, z) = Forward(image, stats);
+        return (a, z, stats.ToArray());
+    }
+
+    private (Tensor Adversarial, Tensor Latent) Forward(Tensor image, List<Tensor>? levelStatistics)
     {
         using var scope = NewDisposeScope();
         var x = image;
         foreach (var layer in trunk)
         {
+            // Statistics are taken just before each downsampling: the level's full-resolution features.
+            if (levelStatistics is not null && layer is BlurResample) levelStatistics.Add(PooledStatistics(x).MoveToOuterDisposeScope());
             x = layer.forward(x);
             if (layer is EqConv2d) x = nn.functional.leaky_relu(x, 0.2);
         }
-        x = nn.functional.leaky_relu(final.forward(x), 0.2).flatten(1);
+        x = nn.functional.leaky_relu(final.forward(x), 0.2);
+        if (levelStatistics is not null) levelStatistics.Add(PooledStatistics(x).MoveToOuterDisposeScope());
+        x = x.flatten(1);
         var adversarial = adversarialHead.forward(x).squeeze(1);
         var latent = latentHead.forward(x);
         return (adversarial.MoveToOuterDisposeScope(), latent.MoveToOuterDisposeScope());
+    }
+
+    private static Tensor PooledStatistics(Tensor x)
+    {
+        var flat = x.flatten(2);
+        return cat([flat.mean([2]), flat.std(2)], 1);
     }
 }
