@@ -62,6 +62,7 @@ public sealed partial class GateWorker : BackgroundService
             : null;
         using var producer = new ProducerBuilder<byte[], byte[]>(KafkaGate.ProducerConfig(options, transactionalId))
             .SetErrorHandler((_, e) => LogProducerError(log, e.Reason, e.IsFatal))
+            .SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) LogProducerError(log, $"{m.Facility}: {m.Message}", false); })
             .Build();
         if (exactlyOnce) producer.InitTransactions(shutdown);
         gate = new KafkaGate(options, tracker, metrics, log);

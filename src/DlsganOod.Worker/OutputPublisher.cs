@@ -117,14 +117,17 @@ public sealed partial class OutputPublisher
             if (remaining.Count == 0) return;
             try
             {
+                LogTransactionStep(log, "begin", remaining.Count);
                 producer.BeginTransaction();
                 foreach (var v in remaining)
                     foreach (var (topic, record) in OutputRecords.For(v, topics))
                         ProduceInTransaction(topic, record);
                 var offsets = remaining.GroupBy(v => v.Message.Source.TopicPartition)
                     .Select(g => new TopicPartitionOffset(g.Key, g.Max(v => v.Message.Source.Offset.Value) + 1)).ToArray();
+                LogTransactionStep(log, "send offsets", remaining.Count);
                 producer.SendOffsetsToTransaction(offsets, groupMetadata(), timeout);
-                producer.CommitTransaction(timeout);
+                LogTransactionStep(log, "commit", remaining.Count);
+                CommitWithRetry(timeout);
                 metrics.TransactionsCommitted.Inc();
                 foreach (var v in remaining) Done(v);
                 return;
@@ -141,6 +144,27 @@ public sealed partial class OutputPublisher
                 {
                     LogTransactionRetry(log, attempt, "abort: " + abortError.Error.Reason);
                 }
+                Thread.Sleep(Math.Min(2000, 100 * attempt));
+            }
+        }
+    }
+
+    /// <summary>
+    /// A retriable commit failure (e.g. a timeout) may have committed on the broker: commit again rather than
+    /// abort, or the batch would be produced twice. Abortable and fatal errors go to the caller.
+    /// </summary>
+    private void CommitWithRetry(TimeSpan timeout)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                producer.CommitTransaction(timeout);
+                return;
+            }
+            catch (KafkaRetriableException ex) when (attempt < 30)
+            {
+                LogTransactionRetry(log, attempt, "commit: " + ex.Error.Reason);
                 Thread.Sleep(Math.Min(2000, 100 * attempt));
             }
         }
@@ -167,6 +191,9 @@ public sealed partial class OutputPublisher
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Delivery to {Topic} failed for {Source}: {Reason}; producing again")]
     private static partial void LogDeliveryFailed(ILogger logger, string topic, string source, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Transaction step {Step} for {Count} verdicts")]
+    private static partial void LogTransactionStep(ILogger logger, string step, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Transaction attempt {Attempt} failed: {Reason}; aborted, retrying")]
     private static partial void LogTransactionRetry(ILogger logger, int attempt, string reason);
