@@ -7,6 +7,7 @@ using Confluent.Kafka;
 using DlsganOod.Core.Corruptions;
 using DlsganOod.Core.Data;
 using DlsganOod.Core.Model;
+using DlsganOod.Core.Scoring;
 using DlsganOod.Worker;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -42,8 +43,8 @@ internal static class DemoCommand
 
     private static readonly Option<string> Score = new("--score")
     {
-        Description = "Score the gate decides on (log_likelihood = the paper's; mahalanobis, fused, ... as calibrated in the model)",
-        DefaultValueFactory = _ => "log_likelihood",
+        Description = "Score the gate decides on: auto (encoder_features when the model is calibrated for it, else the paper's log_likelihood), or any calibrated score",
+        DefaultValueFactory = _ => "auto",
     };
 
     private sealed record Received(string Set, string Verdict, double LatencyMs);
@@ -80,7 +81,7 @@ internal static class DemoCommand
             ["Kafka:PassTopic"] = Pass,
             ["Kafka:DeadLetterTopic"] = DeadLetter,
             ["Model:Path"] = modelPath,
-            ["Model:Score"] = parse.GetValue(Score),
+            ["Model:Score"] = ResolveScore(parse.GetValue(Score)!, modelPath),
             ["Metrics:Port"] = "0",
             ["Metrics:BindAddress"] = "127.0.0.1",
             // Only problems on the console: the progress display and the report are the output here.
@@ -165,6 +166,13 @@ internal static class DemoCommand
         var complete = received.Count == total && received.Values.All(r => r.Verdict != "dead-letter");
         if (!complete) AnsiConsole.MarkupLine($"[red]Incomplete: {received.Count}/{total} verdicts[/]");
         return complete ? 0 : 1;
+    }
+
+    private static string ResolveScore(string requested, string modelPath)
+    {
+        if (requested != "auto") return requested;
+        var metadata = Checkpoint.ReadMetadata(modelPath);
+        return metadata.ScoreCalibrations?.ContainsKey(OodScoreModel.EncoderFeatures) == true ? OodScoreModel.EncoderFeatures : OodScoreModel.LogLikelihood;
     }
 
     private static void ReadOutputs(string bootstrap, ConcurrentDictionary<string, Received> received, ConcurrentDictionary<string, int> alerts, CancellationToken stop)

@@ -78,10 +78,13 @@ public static class ReportWriter
             md.AppendLine(Inv, $"ROC curves, score `{score}`:").AppendLine().AppendLine(Inv, $"![ROC {score}](roc-{score}.png)").AppendLine();
             md.AppendLine(Inv, $"Score histograms, in-distribution (clean test digits) vs each OOD set, score `{score}`:").AppendLine().AppendLine(Inv, $"![histograms {score}](histograms-{score}.png)").AppendLine();
         }
-        File.WriteAllBytes(Path.Combine(directory, "samples.png"), ImageGrid.Render(Pictures.RealReconstructedGenerated(checkpoint.Model, test.Take(16), 0)));
+        // Every n-th test digit: the split is ordered by class, so this shows all ten.
+        var spread = test.Select(Enumerable.Range(0, 16).Select(i => i * test.Count / 16).ToArray());
+        File.WriteAllBytes(Path.Combine(directory, "samples.png"), ImageGrid.Render(Pictures.RealReconstructedGenerated(checkpoint.Model, spread, 0)));
         md.AppendLine("Real test digits, their reconstructions G(E(x)), and generated samples G(z):").AppendLine().AppendLine("![samples](samples.png)").AppendLine();
-        var rows = new List<(string, IReadOnlyList<DecodedImage>)> { ("clean", ImageGrid.FromSet(test, 12)) };
-        rows.AddRange(MnistC.Names.Select(n => (n, ImageGrid.FromSet(MnistC.Apply(n, test.Take(12), corruptionSeed), 12))));
+        var few = test.Select(Enumerable.Range(0, 12).Select(i => i * test.Count / 12).ToArray());
+        var rows = new List<(string, IReadOnlyList<DecodedImage>)> { ("clean", ImageGrid.FromSet(few, 12)) };
+        rows.AddRange(MnistC.Names.Select(n => (n, ImageGrid.FromSet(MnistC.Apply(n, few, corruptionSeed), 12))));
         File.WriteAllBytes(Path.Combine(directory, "corruptions.png"), ImageGrid.Render(rows));
         md.AppendLine("The OOD sets (MNIST-C corruptions of the same test digits):").AppendLine().AppendLine("![corruptions](corruptions.png)").AppendLine();
         var path = Path.Combine(directory, "report.md");
