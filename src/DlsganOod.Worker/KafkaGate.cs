@@ -82,10 +82,11 @@ public sealed partial class KafkaGate : IDisposable
             EnableAutoOffsetStore = false,
             AutoOffsetReset = AutoOffsetReset.Earliest,
             IsolationLevel = IsolationLevel.ReadCommitted,
-            // Bounds librdkafka's prefetch so memory stays bounded while the channel is full.
-            QueuedMaxMessagesKbytes = Math.Max(1024, 4 * o.Limits.MaxMessageBytes / 1024),
-            FetchMaxBytes = Math.Max(1024 * 1024, o.Limits.MaxMessageBytes * 2),
-            MaxPartitionFetchBytes = Math.Max(1024 * 1024, o.Limits.MaxMessageBytes + 64 * 1024),
+            // librdkafka's prefetch is bounded (64 MiB) so memory stays bounded while the channel is full. Fetch
+            // sizes are generous: a whole record batch must fit (brokers that do not split batches exist).
+            QueuedMaxMessagesKbytes = 64 * 1024,
+            FetchMaxBytes = 50 * 1024 * 1024,
+            MaxPartitionFetchBytes = Math.Max(8 * 1024 * 1024, 2 * o.Limits.MaxMessageBytes),
             EnablePartitionEof = false,
             SessionTimeoutMs = o.Kafka.SessionTimeoutMs,
             HeartbeatIntervalMs = Math.Max(100, o.Kafka.SessionTimeoutMs / 3),

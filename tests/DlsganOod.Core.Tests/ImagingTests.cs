@@ -123,3 +123,18 @@ public class ImagingTests
         Assert.Equal(set.Pixels, p.FromModelOutput(x));
     }
 }
+
+public class DecompressionBombTests
+{
+    [Fact]
+    public void A_small_png_declaring_huge_dimensions_is_refused_before_decoding()
+    {
+        var bomb = Synthetic.PngDeclaring(100_000, 100_000);
+        Assert.True(bomb.Length < 200);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var ex = Assert.Throws<ImageDecodeException>(() => ImageCodec.Decode(bomb));
+        Assert.Equal(ImageCodec.CodeTooLarge, ex.Code);
+        Assert.Contains("100000x100000", ex.Message, StringComparison.Ordinal);
+        Assert.True(sw.ElapsedMilliseconds < 5000);
+    }
+}

@@ -33,4 +33,27 @@ public static class Synthetic
         }
         return new Data.ImageSet(count, size, size, 1, pixels, Enumerable.Range(0, count).Select(i => i % 10).ToArray());
     }
+
+    /// <summary>A real PNG whose IHDR is rewritten to declare <paramref name="width"/>×<paramref name="height"/> (CRC fixed).</summary>
+    public static byte[] PngDeclaring(int width, int height)
+    {
+        var png = Imaging.ImageCodec.EncodePng(new Imaging.DecodedImage(4, 4, 1, new byte[16]));
+        // Signature (8) + length (4) + "IHDR" (4): width at 16, height at 20, CRC over type+data at 29.
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(16), width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(20), height);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(29), Crc32(png.AsSpan(12, 17)));
+        return png;
+    }
+
+    private static uint Crc32(ReadOnlySpan<byte> data)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (var k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        }
+        return ~crc;
+    }
+
 }

@@ -113,18 +113,25 @@ public static class GateHarness
         else producer.Produce(Input, message);
     }
 
+    public static string? LastReadError { get; private set; }
+
     /// <summary>Reads the given topics from the beginning until <paramref name="until"/> holds or the timeout passes.</summary>
     public static List<OutputRecord> ReadUntil(MockKafkaCluster cluster, string[] topics, Func<List<OutputRecord>, bool> until, TimeSpan timeout)
     {
+        // Assigned, not subscribed: no group, no rebalance delay, every partition from its start.
         using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
         {
             BootstrapServers = cluster.BootstrapServers,
             GroupId = "reader-" + Guid.NewGuid().ToString("N"),
-            AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoCommit = false,
             IsolationLevel = IsolationLevel.ReadCommitted,
         }).Build();
-        consumer.Subscribe(topics);
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = cluster.BootstrapServers }).Build())
+        {
+            var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+            consumer.Assign(metadata.Topics.Where(t => topics.Contains(t.Topic))
+                .SelectMany(t => t.Partitions.Select(p => new TopicPartitionOffset(t.Topic, p.PartitionId, Offset.Beginning))));
+        }
         var records = new List<OutputRecord>();
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline && !until(records))
@@ -134,13 +141,14 @@ public static class GateHarness
             {
                 r = consumer.Consume(TimeSpan.FromMilliseconds(200));
             }
-            catch (ConsumeException)
+            catch (ConsumeException ex)
             {
-                continue; // an output topic the gate has not created yet
+                LastReadError = ex.Error.Reason;
+                continue;
             }
             if (r?.Message is null) continue;
             records.Add(new OutputRecord(r.Topic, r.Message.Key is null ? null : System.Text.Encoding.UTF8.GetString(r.Message.Key), r.Message.Value,
-                (r.Message.Headers ?? []).GroupBy(h => h.Key).ToDictionary(g => g.Key, g => System.Text.Encoding.UTF8.GetString(g.Last().GetValueBytes())),
+                (r.Message.Headers ?? []).GroupBy(h => h.Key).ToDictionary(g => g.Key, g => System.Text.Encoding.UTF8.GetString(g.Last().GetValueBytes() ?? [])),
                 r.Message.Timestamp.UtcDateTime));
         }
         consumer.Close();
