@@ -140,7 +140,7 @@ internal static class BenchCommand
                 if (due > clock.Elapsed) Thread.Sleep(due - clock.Elapsed);
             });
         });
-        using (var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = cluster.BootstrapServers, GroupId = "bench-reader", AutoOffsetReset = AutoOffsetReset.Earliest }).Build())
+        using (var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = cluster.BootstrapServers, GroupId = "bench-reader", AutoOffsetReset = AutoOffsetReset.Earliest, FetchWaitMaxMs = 20 }).Build())
         {
             consumer.Subscribe(["dlsgan-ood.quarantine", "dlsgan-ood.pass", "dlsgan-ood.dead-letter"]);
             var deadline = DateTime.UtcNow.AddMinutes(5);

@@ -182,6 +182,7 @@ internal static class DemoCommand
             BootstrapServers = bootstrap,
             GroupId = "dlsgan-ood-demo-reader",
             AutoOffsetReset = AutoOffsetReset.Earliest,
+            FetchWaitMaxMs = 20,
             EnableAutoCommit = false,
         }).Build();
         consumer.Subscribe([Quarantine, Pass, DeadLetter, AlertTopic]);

@@ -215,7 +215,7 @@ public sealed class DlsganTrainer
         var (adversarialFake, predicted) = model.Encoder.forward(fake);
 
         var encoderLoss = ((predicted - z) * s).square().mean([1]);
-        var lossD = (nn.functional.softplus(-adversarialReal) + nn.functional.softplus(adversarialFake) + encoderLoss * encoderWeight).mean();
+        var lossD = (SafeOps.Softplus(-adversarialReal) + SafeOps.Softplus(adversarialFake) + encoderLoss * encoderWeight).mean();
         var r1Value = 0.0;
         if (doR1)
         {
@@ -224,7 +224,7 @@ public sealed class DlsganTrainer
             r1Value = penalty.item<float>();
             lossD = lossD + penalty * r1Weight;
         }
-        var lossG = (nn.functional.softplus(-adversarialFake) + encoderLoss * encoderWeight).mean();
+        var lossG = (SafeOps.Softplus(-adversarialFake) + encoderLoss * encoderWeight).mean();
 
         var gGrads = autograd.grad([lossG], gParams, retain_graph: true);
         var eGrads = autograd.grad([lossD], eParams);

@@ -88,6 +88,8 @@ public sealed partial class KafkaGate : IDisposable
             FetchMaxBytes = 50 * 1024 * 1024,
             MaxPartitionFetchBytes = Math.Max(8 * 1024 * 1024, 2 * o.Limits.MaxMessageBytes),
             EnablePartitionEof = false,
+            // A fetch returns at once when data is there; waiting at most 100 ms when idle keeps latency low at low rates.
+            FetchWaitMaxMs = 100,
             SessionTimeoutMs = o.Kafka.SessionTimeoutMs,
             HeartbeatIntervalMs = Math.Max(100, o.Kafka.SessionTimeoutMs / 3),
         };

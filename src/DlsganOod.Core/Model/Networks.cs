@@ -34,11 +34,11 @@ public sealed class Generator : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor latent)
     {
         using var scope = NewDisposeScope();
-        var x = nn.functional.leaky_relu(dense.forward(latent), 0.2).reshape(latent.shape[0], topWidth, 4, 4);
+        var x = SafeOps.LeakyRelu(dense.forward(latent)).reshape(latent.shape[0], topWidth, 4, 4);
         foreach (var block in blocks)
         {
             x = block.forward(x);
-            if (block is EqConv2d) x = nn.functional.leaky_relu(x, 0.2);
+            if (block is EqConv2d) x = SafeOps.LeakyRelu(x);
         }
         return toImage.forward(x).MoveToOuterDisposeScope();
     }
@@ -97,9 +97,9 @@ public sealed class Encoder : nn.Module<Tensor, (Tensor Adversarial, Tensor Late
             // Statistics are taken just before each downsampling: the level's full-resolution features.
             if (levelStatistics is not null && layer is BlurResample) levelStatistics.Add(PooledStatistics(x).MoveToOuterDisposeScope());
             x = layer.forward(x);
-            if (layer is EqConv2d) x = nn.functional.leaky_relu(x, 0.2);
+            if (layer is EqConv2d) x = SafeOps.LeakyRelu(x);
         }
-        x = nn.functional.leaky_relu(final.forward(x), 0.2);
+        x = SafeOps.LeakyRelu(final.forward(x));
         if (levelStatistics is not null) levelStatistics.Add(PooledStatistics(x).MoveToOuterDisposeScope());
         x = x.flatten(1);
         var adversarial = adversarialHead.forward(x).squeeze(1);

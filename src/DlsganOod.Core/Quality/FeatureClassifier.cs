@@ -127,7 +127,7 @@ public static class FeatureNetwork
             var n = Math.Min(256, count - start);
             using var _ = inference_mode();
             using var scope = NewDisposeScope();
-            var x = tensor(modelSpace.AsSpan(start * p.ModelSize, n * p.ModelSize).ToArray(), [n, p.Channels, p.Height, p.Width]).clamp(-1, 1);
+            var x = SafeOps.ClampUnit(tensor(modelSpace.AsSpan(start * p.ModelSize, n * p.ModelSize).ToArray(), [n, p.Channels, p.Height, p.Width]));
             result.AddRange(net.forward(x).Features.data<float>().ToArray());
         }
         return result.ToArray();

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DlsganOod.Core.Quality;
@@ -5,6 +6,9 @@ namespace DlsganOod.Core.Quality;
 /// <summary>FID (Fréchet distance of Gaussian fits) and improved precision/recall (Kynkäänniemi et al., k-NN balls).</summary>
 public static class GenerativeMetrics
 {
+    // Scalars held in fields (see SafeOps): inline temporaries can be finalized during the native call.
+    private static readonly TorchSharp.Scalar Half = 0.5.ToScalar();
+
     /// <summary>‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½), with Tr((Σ₁Σ₂)^½) from the eigenvalues of Σ₁^½ Σ₂ Σ₁^½.</summary>
     public static double Fid(float[] a, float[] b, int dim)
     {
@@ -15,10 +19,10 @@ public static class GenerativeMetrics
         var (m2, c2) = MeanCov(b, dim);
         var diff = (m1 - m2).square().sum().item<double>();
         var (e1, v1) = linalg.eigh(c1);
-        var sqrt1 = v1.matmul(diag(e1.clamp_min(0).sqrt())).matmul(v1.T);
+        var sqrt1 = v1.matmul(diag(Model.SafeOps.ClampNonNegative(e1).sqrt())).matmul(v1.T);
         var inner = sqrt1.matmul(c2).matmul(sqrt1);
-        inner = (inner + inner.T) / 2;
-        var traceSqrt = linalg.eigvalsh(inner).clamp_min(0).sqrt().sum().item<double>();
+        inner = (inner + inner.T) * Half;
+        var traceSqrt = Model.SafeOps.ClampNonNegative(linalg.eigvalsh(inner)).sqrt().sum().item<double>();
         var total = diff + c1.trace().item<double>() + c2.trace().item<double>() - 2 * traceSqrt;
         return Math.Max(0, total);
     }
@@ -29,7 +33,8 @@ public static class GenerativeMetrics
         var x = tensor(rows, [n, dim]).to_type(ScalarType.Float64);
         var mean = x.mean([0]);
         var centred = x - mean;
-        return (mean, centred.T.matmul(centred) / (n - 1));
+        using var denominator = ((double)(n - 1)).ToScalar();
+        return (mean, centred.T.matmul(centred) / denominator);
     }
 
     /// <summary>
