@@ -20,5 +20,7 @@ internal static class Commands
         StreamCommands.Alerts(),
         BenchCommand.Create(),
         ClassifierCommand.Create(),
+        ReliabilityCommands.Faults(),
+        ReliabilityCommands.Soak(),
     ];
 }

@@ -7,6 +7,12 @@ using Microsoft.Extensions.Logging;
 
 namespace DlsganOod.Worker;
 
+/// <summary>A gate that can be killed hard (a separate process).</summary>
+public interface IKillable : IDisposable
+{
+    void Kill();
+}
+
 /// <summary>One fault run: what was injected and what came out. The invariant: every input offset ends with
 /// exactly one verdict record (pass, quarantine or dead-letter); duplicates only where at-least-once allows.</summary>
 public sealed record FaultResult(
@@ -34,13 +40,15 @@ public static class FaultScenarios
     // Kafka API keys (protocol numbers) used for injected request errors.
     private const short Produce = 0, Fetch = 1, OffsetCommit = 8, FindCoordinator = 10, JoinGroup = 11, Heartbeat = 12, SyncGroup = 14;
 
-    public static readonly string[] Names = ["baseline", "broker-down", "produce-errors", "fetch-errors", "commit-errors", "coordinator-errors", "rebalance"];
+    public static readonly string[] Names = ["baseline", "broker-down", "produce-errors", "fetch-errors", "commit-errors", "coordinator-errors", "rebalance", "kill"];
 
     /// <param name="images">PNG payloads to stream (cycled).</param>
     /// <param name="startWorker">Starts a gate against the cluster (returns a handle to stop it); scenarios may start several.</param>
+    /// <param name="startProcess">Starts a gate in its own process (only the "kill" scenario needs it: killed hard mid-stream, then restarted).</param>
     public static FaultResult Run(string scenario, bool exactlyOnce, IReadOnlyList<byte[]> images, Func<MockKafkaCluster, IDisposable> startWorker,
-        int messages = 600, int ratePerSecond = 150, Action<string>? log = null)
+        int messages = 600, int ratePerSecond = 150, Action<string>? log = null, Func<MockKafkaCluster, IKillable>? startProcess = null)
     {
+        if (scenario == "kill" && startProcess is null) throw new ArgumentException("The kill scenario needs a gate in a separate process.");
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(startWorker);
         if (!Names.Contains(scenario)) throw new ArgumentException($"Unknown scenario '{scenario}'. Known: {string.Join(", ", Names)}.");
@@ -48,7 +56,7 @@ public static class FaultScenarios
         using var cluster = new MockKafkaCluster();
         cluster.CreateTopics(4, Input);
         cluster.CreateTopics(2, Pass, Quarantine, DeadLetter, "dlsgan-ood.alerts");
-        var workers = new List<IDisposable> { startWorker(cluster) };
+        var workers = new List<IDisposable> { scenario == "kill" ? startProcess!(cluster) : startWorker(cluster) };
         var injection = "none";
         var faultEnd = TimeSpan.Zero;
         var faultStart = TimeSpan.FromSeconds(messages / (double)ratePerSecond / 3);
@@ -109,6 +117,13 @@ public static class FaultScenarios
                 cluster.PushRequestErrors(JoinGroup, [.. Enumerable.Repeat(ErrorCode.GroupCoordinatorNotAvailable, 3)]);
                 cluster.PushRequestErrors(SyncGroup, [.. Enumerable.Repeat(ErrorCode.GroupCoordinatorNotAvailable, 3)]);
                 Thread.Sleep(faultLength);
+                break;
+            case "kill":
+                injection = "worker process killed with SIGKILL mid-stream, then a new one started";
+                ((IKillable)workers[0]).Kill();
+                workers.RemoveAt(0);
+                Thread.Sleep(TimeSpan.FromSeconds(1));
+                workers.Add(startProcess!(cluster));
                 break;
             case "rebalance":
                 injection = "a second worker joins, later the first leaves";
@@ -199,6 +214,7 @@ public static class FaultScenarios
             ["Delivery:ShutdownTimeoutSeconds"] = "20",
             ["Batching:MaxWaitMs"] = "5",
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
         };
     }
 

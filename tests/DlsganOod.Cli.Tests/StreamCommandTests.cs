@@ -111,3 +111,30 @@ public class StreamCommandTests(CalibratedTinyModel model) : IClassFixture<Calib
         Assert.Contains("Batching:MaxBatchSize", r.Stderr, StringComparison.Ordinal);
     }
 }
+
+public class ReliabilityCommandTests(CalibratedTinyModel model) : IClassFixture<CalibratedTinyModel>
+{
+    [Fact]
+    public void A_worker_process_killed_hard_mid_stream_loses_nothing()
+    {
+        using var dir = new TempDir();
+        var r = Cli.Run(dir.Path, "faults", "--model", model.Path, "--scenario", "kill", "--messages", "450");
+        Assert.True(r.ExitCode == 0, r.All);
+        var row = r.Stdout.Split('\n').Single(l => l.StartsWith("| kill |", StringComparison.Ordinal)).Split('|').Select(c => c.Trim()).ToArray();
+        // | kill | mode | injection | in | verdict records | lost | duplicates | recovery |
+        Assert.Equal("450", row[4]);
+        Assert.Equal("0", row[6]);
+        Assert.True(int.Parse(row[5], System.Globalization.CultureInfo.InvariantCulture) >= 450);
+    }
+
+    [Fact]
+    public void A_short_soak_reports_resources_over_time()
+    {
+        using var dir = new TempDir();
+        var r = Cli.Run(dir.Path, "soak", "--model", model.Path, "--minutes", "0.35", "--rate", "100", "--out", dir.File("soak.md"));
+        Assert.True(r.ExitCode == 0, r.All);
+        var rows = File.ReadAllLines(dir.File("soak.md")).Where(l => l.StartsWith("| ", StringComparison.Ordinal) && char.IsDigit(l[2])).ToArray();
+        Assert.True(rows.Length >= 2, string.Join("\n", rows));
+        Assert.Contains("RSS first → last window", File.ReadAllText(dir.File("soak.md")), StringComparison.Ordinal);
+    }
+}
