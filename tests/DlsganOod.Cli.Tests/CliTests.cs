@@ -215,5 +215,15 @@ public class EvaluateCommandTests(TinyModelFixture fixture) : IClassFixture<Tiny
         }
         if (File.Exists(DlsganOod.Core.Evaluation.OodEvaluation.FashionMnistTestImages))
             Assert.Contains("| fashion_mnist | 10000 |", md, StringComparison.Ordinal);
+        // The report: quality table beside the paper's Figure 2, and its pictures.
+        var report = File.ReadAllText(dir.File("report/report.md"));
+        Assert.Contains("classifier-FID", report, StringComparison.Ordinal);
+        Assert.Contains("| Fake SSIM |", report, StringComparison.Ordinal);
+        foreach (var png in new[] { "roc-log_likelihood.png", "histograms-log_likelihood.png", "samples.png", "corruptions.png" })
+        {
+            Assert.True(File.Exists(dir.File("report/" + png)), png);
+            Assert.Contains($"]({png})", report, StringComparison.Ordinal);
+            Assert.True(DlsganOod.Core.Imaging.ImageCodec.Decode(File.ReadAllBytes(dir.File("report/" + png)), new DlsganOod.Core.Imaging.DecodeLimits(MaxPixels: 100_000_000)).Width > 100);
+        }
     }
 }
