@@ -32,6 +32,10 @@ public sealed class GateMetrics
         BackpressurePauses = f.CreateCounter("dlsgan_ood_backpressure_pauses_total", "Times the consumer paused its partitions because the channel was full.");
         TransactionsCommitted = f.CreateCounter("dlsgan_ood_transactions_committed_total", "ExactlyOnce mode: batches committed as one transaction with their consumed offsets.");
         TransactionsAborted = f.CreateCounter("dlsgan_ood_transactions_aborted_total", "ExactlyOnce mode: transaction attempts aborted and retried.");
+        ShadowOodRate = f.CreateGauge("dlsgan_ood_shadow_ood_rate", "OOD rate of the shadow (candidate) model on the same inputs since it was loaded.", new GaugeConfiguration { LabelNames = ["version"] });
+        ShadowAgreement = f.CreateGauge("dlsgan_ood_shadow_agreement_ratio", "Share of inputs on which the shadow model's verdict equals the served model's.", new GaugeConfiguration { LabelNames = ["version"] });
+        ShadowScored = f.CreateCounter("dlsgan_ood_shadow_scored_total", "Inputs scored by the shadow model.");
+        ModelSwaps = f.CreateCounter("dlsgan_ood_model_swaps_total", "Promoted versions swapped in.");
         ModelLoadFailures = f.CreateCounter("dlsgan_ood_model_load_failures_total", "Model versions refused at load.");
     }
 
@@ -60,6 +64,10 @@ public sealed class GateMetrics
     public Gauge PausedPartitions { get; }
     public Counter BackpressurePauses { get; }
     public Counter ModelLoadFailures { get; }
+    public Gauge ShadowOodRate { get; }
+    public Gauge ShadowAgreement { get; }
+    public Counter ShadowScored { get; }
+    public Counter ModelSwaps { get; }
     public Counter TransactionsCommitted { get; }
     public Counter TransactionsAborted { get; }
 }

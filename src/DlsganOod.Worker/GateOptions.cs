@@ -42,6 +42,10 @@ public sealed class ModelOptions
     /// `calibrate --score`). Its threshold always comes from the same checkpoint.
     /// </summary>
     public string Score { get; set; } = "log_likelihood";
+    /// <summary>The model name whose promoted versions this worker serves (control topic events for other names are ignored).</summary>
+    public string Name { get; set; } = "default";
+    /// <summary>Compacted topic with version announcements; empty disables hot swapping (Model:Path is served).</summary>
+    public string? ControlTopic { get; set; } = "dlsgan-ood.models";
 }
 
 /// <summary>Section "Batching". Defaults come from `dlsgan-ood bench` (see README).</summary>

@@ -142,8 +142,37 @@ public sealed partial class GateWorker : BackgroundService
                 drift.Add(v.Kind == VerdictKind.Ood);
             }
             UpdateDrift(slot.CalibratedFpr);
+            ScoreShadow(owned, verdicts, engine);
             if (exactlyOnce) publisher.PublishInTransaction(verdicts, () => gate!.Consumer.ConsumerGroupMetadata, timeout);
             else publisher.Publish(verdicts);
+        }
+    }
+
+    /// <summary>The shadow model scores the same batch; only metrics come out of it.</summary>
+    private void ScoreShadow(InputMessage[] batch, IReadOnlyList<Verdict> served, ScoringEngine engine)
+    {
+        if (models.Shadow is not { } shadow) return;
+        IReadOnlyList<Verdict> shadowVerdicts;
+        try
+        {
+            shadowVerdicts = engine.Score(shadow, batch);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogBatchFailed(log, batch.Length, "shadow: " + ex.Message);
+            return;
+        }
+        var stats = models.ShadowStats;
+        for (var i = 0; i < served.Count; i++)
+        {
+            if (served[i].Kind == VerdictKind.DeadLetter || shadowVerdicts[i].Kind == VerdictKind.DeadLetter) continue;
+            stats.Record(shadowVerdicts[i].Kind == VerdictKind.Ood, shadowVerdicts[i].Kind == served[i].Kind);
+            metrics.ShadowScored.Inc();
+        }
+        if (stats.Scored > 0)
+        {
+            metrics.ShadowOodRate.WithLabels(shadow.Identity.Version).Set(stats.Flagged / (double)stats.Scored);
+            metrics.ShadowAgreement.WithLabels(shadow.Identity.Version).Set(stats.Agreed / (double)stats.Scored);
         }
     }
 

@@ -69,6 +69,8 @@ public static class WorkerHost
         builder.Services.AddSingleton(new GateMetrics());
         builder.Services.AddSingleton<ModelProvider>();
         builder.Services.AddSingleton<GateWorker>();
+        // Registered first: at start it serves the latest promoted version before the gate consumes.
+        builder.Services.AddHostedService<ModelControlListener>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<GateWorker>());
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.Delivery.ShutdownTimeoutSeconds + 5));
         builder.WebHost.ConfigureKestrel(k =>
