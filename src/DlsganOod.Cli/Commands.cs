@@ -10,6 +10,8 @@ internal static class Commands
         TrainCommand.Create(),
         ModelCommands.Calibrate(),
         ModelCommands.Export(),
+        LifecycleCommands.Publish(),
+        LifecycleCommands.Models(),
         ModelCommands.Corrupt(),
         ModelCommands.Score(),
         ModelCommands.Evaluate(),

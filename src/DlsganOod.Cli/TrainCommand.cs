@@ -31,12 +31,13 @@ internal static class TrainCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "libtorch CPU threads (0 = default)", DefaultValueFactory = _ => 0 };
         var resume = new Option<string?>("--resume") { Description = "Continue from a run folder or checkpoint" };
+        var publish = new Option<bool>("--publish") { Description = "After training: calibrate, evaluate, publish as a new version in --registry and announce it as a candidate" };
         var validateEvery = new Option<int>("--validate-every") { Description = "Every N epochs, print validation AUROC of the paper's score on a few corruptions (0 = never)", DefaultValueFactory = _ => 5 };
 
         var command = new Command("train", "Train a DLSGAN (Ctrl-C saves a resumable checkpoint)")
         {
             data, output, name, preset, baseWidth, latentDim, epochs, highEpochs, lr, lrLow, batch, lambdaEnc, lambdaR1,
-            r1Interval, decay, seed, device, threads, resume, validateEvery, DataCommand.CacheOption,
+            r1Interval, decay, seed, device, threads, resume, validateEvery, publish, LifecycleCommands.Registry, LifecycleCommands.Bootstrap, LifecycleCommands.Topic, DataCommand.CacheOption,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(CliSupport.Run(() =>
         {
@@ -92,6 +93,11 @@ internal static class TrainCommand
             var result = run();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{(result.Cancelled ? "Stopped" : "Finished")} after {result.Steps} steps, {result.CompletedEpochs} epochs, {result.Seconds / 3600:F2} h; checkpoint: {result.CheckpointDirectory}"));
+            if (!result.Cancelled && parse.GetValue(publish))
+            {
+                var published = LifecycleCommands.PublishCheckpoint(result.CheckpointDirectory, parse, parse.GetValue(name)!, 0.01, skipEvaluation: false);
+                Console.WriteLine($"published {published.Name}/{published.Version} (sha256 {published.Sha256}); announced as candidate");
+            }
             return result.Cancelled ? 130 : 0;
         })));
         return command;

@@ -37,6 +37,9 @@ public sealed partial class GateWorker : BackgroundService
     /// <summary>Every verdict whose outputs were all acknowledged (in-process observers: demo, tests).</summary>
     public event Action<Verdict>? Completed;
 
+    /// <summary>Raised on the inference thread after each batch is scored: (batch number, model version, size).</summary>
+    public event Action<long, string, int>? BatchScored;
+
     public bool IsReady => models.Current is not null && gate?.IsAssigned == true;
     public DriftMonitor Drift => drift;
     public Exception? Failure { get; private set; }
@@ -115,6 +118,7 @@ public sealed partial class GateWorker : BackgroundService
     private void InferenceLoop(ChannelReader<InputMessage> reader, OffsetTracker tracker, ScoringEngine engine, OutputPublisher publisher, bool exactlyOnce, TimeSpan timeout)
     {
         var maxWait = TimeSpan.FromMilliseconds(options.Batching.MaxWaitMs);
+        long batchNumber = 0;
         foreach (var batch in BatchingLoop.Batches(reader, options.Batching.MaxBatchSize, maxWait, CancellationToken.None))
         {
             // Messages of partitions revoked or lost meanwhile belong to another worker now.
@@ -133,6 +137,9 @@ public sealed partial class GateWorker : BackgroundService
                 var now = DateTimeOffset.UtcNow;
                 verdicts = owned.Select(m => new Verdict(m, VerdictKind.DeadLetter, ErrorCode: "scoring_failed", ErrorMessage: ex.Message, Model: slot.Identity, DecidedAt: now)).ToArray();
             }
+            var number = ++batchNumber;
+            verdicts = verdicts.Select(v => v with { Batch = number }).ToArray();
+            BatchScored?.Invoke(number, slot.Identity.Version, owned.Length);
             metrics.BatchSize.Observe(owned.Length);
             foreach (var v in verdicts)
             {

@@ -26,7 +26,11 @@ public enum VerdictKind
 public sealed record Verdict(
     InputMessage Message, VerdictKind Kind, double LogLikelihood = double.NaN, double Threshold = double.NaN,
     (int Dimension, double Deviation, float Value)[]? Evidence = null, string? ErrorCode = null, string? ErrorMessage = null,
-    ModelIdentity? Model = null, DateTimeOffset DecidedAt = default, string ScoreName = "log_likelihood", double ScoreValue = double.NaN);
+    ModelIdentity? Model = null, DateTimeOffset DecidedAt = default, string ScoreName = "log_likelihood", double ScoreValue = double.NaN)
+{
+    /// <summary>Sequence number of the micro-batch that decided this verdict (one model version per batch).</summary>
+    public long Batch { get; init; }
+}
 
 public sealed record ModelIdentity(string Name, string Version, string Sha256);
 

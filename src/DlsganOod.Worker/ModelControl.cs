@@ -20,7 +20,7 @@ public static class ModelControl
     public static void Announce(ClientConfig connection, string topic, ModelEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig(connection) { EnableIdempotence = true, Acks = Acks.All }).Build();
+        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig(connection.ToDictionary(kv => kv.Key, kv => kv.Value)) { EnableIdempotence = true, Acks = Acks.All }).Build();
         producer.ProduceAsync(topic, new Message<byte[], byte[]>
         {
             Key = Encoding.UTF8.GetBytes($"{e.Name}/{e.Version}"),
@@ -38,7 +38,8 @@ public static class ModelControl
     }
 
     public static IConsumer<byte[], byte[]> Reader(ClientConfig connection) =>
-        new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig(connection)
+        // A copy: ConsumerConfig(ClientConfig) shares the dictionary, and consumer settings would leak into later producers.
+        new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig(connection.ToDictionary(kv => kv.Key, kv => kv.Value))
         {
             // Not a shared group: every worker reads every event.
             GroupId = "dlsgan-ood-control-" + Guid.NewGuid().ToString("N"),
@@ -52,7 +53,7 @@ public static class ModelControl
     {
         ArgumentNullException.ThrowIfNull(consumer);
         var events = new List<ModelEvent>();
-        using var admin = new AdminClientBuilder(new AdminClientConfig(connection)).Build();
+        using var admin = new AdminClientBuilder(new AdminClientConfig(connection.ToDictionary(kv => kv.Key, kv => kv.Value))).Build();
         var metadata = admin.GetMetadata(topic, timeout).Topics.FirstOrDefault(t => t.Topic == topic);
         if (metadata is null || metadata.Error.IsError || metadata.Partitions.Count == 0) return (events, []);
         var partitions = metadata.Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).ToList();

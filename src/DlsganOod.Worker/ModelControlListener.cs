@@ -25,6 +25,9 @@ public sealed partial class ModelControlListener : BackgroundService
         this.log = log;
     }
 
+    /// <summary>When the last control event for this model arrived (UTC).</summary>
+    public DateTimeOffset? LastEventReceivedAt { get; private set; }
+
     private bool Enabled => !string.IsNullOrWhiteSpace(options.Model.ControlTopic);
 
     public override Task StartAsync(CancellationToken cancellationToken)
@@ -68,7 +71,11 @@ public sealed partial class ModelControlListener : BackgroundService
                 Thread.Sleep(1000);
                 continue;
             }
-            if (ModelControl.Parse(r?.Message?.Value) is { } e && e.Name == options.Model.Name) Apply(e);
+            if (ModelControl.Parse(r?.Message?.Value) is { } e && e.Name == options.Model.Name)
+            {
+                LastEventReceivedAt = DateTimeOffset.UtcNow;
+                Apply(e);
+            }
         }
         c.Close();
     }

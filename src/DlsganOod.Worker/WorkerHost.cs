@@ -70,7 +70,8 @@ public static class WorkerHost
         builder.Services.AddSingleton<ModelProvider>();
         builder.Services.AddSingleton<GateWorker>();
         // Registered first: at start it serves the latest promoted version before the gate consumes.
-        builder.Services.AddHostedService<ModelControlListener>();
+        builder.Services.AddSingleton<ModelControlListener>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ModelControlListener>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<GateWorker>());
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.Delivery.ShutdownTimeoutSeconds + 5));
         builder.WebHost.ConfigureKestrel(k =>
