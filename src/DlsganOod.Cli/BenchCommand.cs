@@ -93,6 +93,8 @@ internal static class BenchCommand
                 report.AppendLine(inv, $"| {size} | {wait} | {throughput:F0} | {meanBatch:F1} | {p50:F0} | {p99:F0} |");
                 Console.Error.WriteLine(string.Create(inv, $"gate batch {size}/{wait} ms: {throughput:F0} msg/s, p50 {p50:F0} ms, p99 {p99:F0} ms at 300/s"));
             }
+            report.AppendLine().AppendLine("## Hot swap under load").AppendLine();
+            report.AppendLine(SwapGap(modelPath, images, isQuick)).AppendLine();
             var text = report.ToString();
             Console.WriteLine(text);
             if (parse.GetValue(output) is { } path)
@@ -103,6 +105,69 @@ internal static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// A steady 300 msg/s stream; a promotion of the same checkpoint under another version label arrives on the
+    /// control topic mid-stream. Gaps between consecutive scored batches around the swap vs the usual gap.
+    /// </summary>
+    private static string SwapGap(string modelPath, ImageSet images, bool quick)
+    {
+        using var cluster = new MockKafkaCluster();
+        cluster.CreateTopics(4, "images");
+        cluster.CreateTopics(1, ModelControl.DefaultTopic);
+        cluster.CreateTopics(2, "dlsgan-ood.alerts", "dlsgan-ood.quarantine", "dlsgan-ood.pass", "dlsgan-ood.dead-letter");
+        var app = WorkerHost.Build([], new Dictionary<string, string?>
+        {
+            ["Kafka:BootstrapServers"] = cluster.BootstrapServers, ["Kafka:GroupId"] = "bench-swap", ["Kafka:InputTopics:0"] = "images",
+            ["Kafka:PassTopic"] = "dlsgan-ood.pass", ["Model:Path"] = modelPath, ["Metrics:Port"] = "0", ["Metrics:BindAddress"] = "127.0.0.1",
+            ["Logging:LogLevel:Default"] = "Warning", ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
+        }, l => l.SetMinimumLevel(LogLevel.Warning));
+        var worker = (GateWorker)app.Services.GetService(typeof(GateWorker))!;
+        var provider = (ModelProvider)app.Services.GetService(typeof(ModelProvider))!;
+        var batches = new System.Collections.Concurrent.ConcurrentQueue<(double At, string Version, int Size)>();
+        var clock = Stopwatch.StartNew();
+        worker.BatchScored += (_, v, n) => batches.Enqueue((clock.Elapsed.TotalMilliseconds, v, n));
+        app.StartAsync().GetAwaiter().GetResult();
+        var seconds = quick ? 4 : 8;
+        var producer = Task.Run(() =>
+        {
+            using var p = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, LingerMs = 1 }).Build();
+            var start = clock.Elapsed;
+            for (var i = 0; i < seconds * 300; i++)
+            {
+                var due = start + TimeSpan.FromSeconds(i / 300.0);
+                if (due > clock.Elapsed) Thread.Sleep(due - clock.Elapsed);
+                var image = new Core.Imaging.DecodedImage(images.Width, images.Height, 1, images.Image(i % images.Count).ToArray());
+                p.Produce("images", new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes($"w{i}"), Value = Core.Imaging.ImageCodec.EncodePng(image), Headers = new Headers { { "content-type", "image/png"u8.ToArray() } } });
+            }
+            p.Flush(TimeSpan.FromSeconds(30));
+        });
+        Thread.Sleep(TimeSpan.FromSeconds(seconds / 2.0));
+        var checkpoint = Checkpoint.Load(modelPath);
+        var sha = checkpoint.Sha256;
+        checkpoint.Dispose();
+        var announcedAt = clock.Elapsed.TotalMilliseconds;
+        ModelControl.Announce(new ClientConfig { BootstrapServers = cluster.BootstrapServers }, ModelControl.DefaultTopic,
+            new ModelEvent("default", "bench-v2", Path.GetFullPath(modelPath), sha, 0, ModelEvent.Promoted, false, DateTimeOffset.UtcNow));
+        producer.Wait();
+        Thread.Sleep(1500);
+        app.StopAsync().GetAwaiter().GetResult();
+        app.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        var list = batches.ToArray();
+        var gaps = list.Zip(list.Skip(1), (a, b) => (At: b.At, Gap: b.At - a.At, Swapped: a.Version != b.Version)).ToArray();
+        var swapIndex = Array.FindIndex(gaps, g => g.Swapped);
+        if (swapIndex < 0) return "The promotion did not take effect during the run.";
+        var normal = gaps.Where(g => Math.Abs(g.At - gaps[swapIndex].At) > 1000).Select(g => g.Gap).Order().ToArray();
+        var median = normal.Length == 0 ? double.NaN : normal[normal.Length / 2];
+        var around = gaps.Where(g => Math.Abs(g.At - gaps[swapIndex].At) <= 1000).Max(g => g.Gap);
+        double Throughput(Func<(double At, string Version, int Size), bool> where) => list.Where(where).Sum(b => b.Size) / 1.0;
+        var swapAt = gaps[swapIndex].At;
+        var duringSwap = Throughput(b => b.At > swapAt - 500 && b.At <= swapAt + 500);
+        var inv = CultureInfo.InvariantCulture;
+        return string.Create(inv, $"Steady 300 msg/s, batch ≤ 64, wait ≤ 10 ms. Promotion announced at {announcedAt / 1000:F2} s, first batch of the new version at {swapAt / 1000:F2} s ({swapAt - announcedAt:F0} ms: control-topic delivery, load and checks). ") +
+            string.Create(inv, $"Usual gap between batches (median, away from the swap): {median:F0} ms; longest gap within ±1 s of the swap: {around:F0} ms ({around / median:F1}× the usual gap). ") +
+            string.Create(inv, $"Throughput in the second around the swap: {duringSwap:F0} msg/s (offered 300).");
     }
 
     private static (double Throughput, double MeanBatch, double P50, double P99) RunGate(string modelPath, ImageSet images, int maxBatch, int maxWaitMs, int rate)
