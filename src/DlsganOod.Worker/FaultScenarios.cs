@@ -28,6 +28,8 @@ public sealed record FaultResult(
 /// <summary>
 /// Faults injected into librdkafka's mock cluster (rd_kafka_mock_* through <see cref="MockKafkaCluster"/>) while
 /// a steady stream flows through a gate; used by the tests and by `dlsgan-ood faults` for docs/reliability.md.
+/// Recovery is the time from the end of the fault to the first verdict for an input sent after it: verdicts
+/// already in flight do not count, so a gate that stalls shows it.
 /// </summary>
 public static class FaultScenarios
 {
@@ -62,6 +64,9 @@ public static class FaultScenarios
         var faultStart = TimeSpan.FromSeconds(messages / (double)ratePerSecond / 3);
         var faultLength = TimeSpan.FromSeconds(3);
         var produced = 0;
+        // When each input was handed to the producer: recovery is measured on inputs sent after the fault ended.
+        var sentAt = new double[messages];
+        Array.Fill(sentAt, double.MaxValue);
         var producer = Task.Run(() =>
         {
             using var p = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, EnableIdempotence = true, Acks = Acks.All, MessageTimeoutMs = 120_000 }).Build();
@@ -80,6 +85,7 @@ public static class FaultScenarios
                     try { p.Produce(Input, message); break; }
                     catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull) { p.Poll(TimeSpan.FromMilliseconds(20)); }
                 }
+                Volatile.Write(ref sentAt[i], clock.Elapsed.TotalSeconds);
                 Interlocked.Increment(ref produced);
             }
             p.Flush(TimeSpan.FromSeconds(120));
@@ -158,7 +164,8 @@ public static class FaultScenarios
                     verdicts[key] = verdicts.GetValueOrDefault(key) + 1;
                     total++;
                     quietSince = clock.Elapsed;
-                    if (double.IsNaN(firstAfterFault) && clock.Elapsed > faultEnd) firstAfterFault = (clock.Elapsed - faultEnd).TotalSeconds;
+                    if (double.IsNaN(firstAfterFault) && SentAfter(r.Message.Key, sentAt, faultEnd.TotalSeconds))
+                        firstAfterFault = (clock.Elapsed - faultEnd).TotalSeconds;
                 }
                 // Done when everything produced has a verdict and nothing more arrived for a while (late duplicates).
                 if (producer.IsCompleted && verdicts.Count >= Volatile.Read(ref produced) && clock.Elapsed - quietSince > TimeSpan.FromSeconds(3)) break;
@@ -173,6 +180,16 @@ public static class FaultScenarios
         var duplicates = total - verdicts.Count;
         return new FaultResult(scenario, injection, exactlyOnce, inputs.Count, total, lost, duplicates,
             double.IsNaN(firstAfterFault) ? 0 : firstAfterFault, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Whether the input behind a verdict (key "m-i") was sent after <paramref name="seconds"/>.</summary>
+    private static bool SentAfter(byte[]? key, double[] sentAt, double seconds)
+    {
+        if (key is null) return false;
+        var text = Encoding.UTF8.GetString(key);
+        return text.StartsWith("m-", StringComparison.Ordinal)
+            && int.TryParse(text.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out var i)
+            && i < sentAt.Length && Volatile.Read(ref sentAt[i]) >= seconds;
     }
 
     private static List<string> InputOffsets(MockKafkaCluster cluster)

@@ -32,6 +32,7 @@ public sealed class GateMetrics
         BackpressurePauses = f.CreateCounter("dlsgan_ood_backpressure_pauses_total", "Times the consumer paused its partitions because the channel was full.");
         TransactionsCommitted = f.CreateCounter("dlsgan_ood_transactions_committed_total", "ExactlyOnce mode: batches committed as one transaction with their consumed offsets.");
         TransactionsAborted = f.CreateCounter("dlsgan_ood_transactions_aborted_total", "ExactlyOnce mode: transaction attempts aborted and retried.");
+        ProducerReplacements = f.CreateCounter("dlsgan_ood_producer_replacements_total", "ExactlyOnce mode: transactional producers replaced after a call wedged past its timeout.");
         ShadowOodRate = f.CreateGauge("dlsgan_ood_shadow_ood_rate", "OOD rate of the shadow (candidate) model on the same inputs since it was loaded.", new GaugeConfiguration { LabelNames = ["version"] });
         ShadowAgreement = f.CreateGauge("dlsgan_ood_shadow_agreement_ratio", "Share of inputs on which the shadow model's verdict equals the served model's.", new GaugeConfiguration { LabelNames = ["version"] });
         ShadowScored = f.CreateCounter("dlsgan_ood_shadow_scored_total", "Inputs scored by the shadow model.");
@@ -70,4 +71,5 @@ public sealed class GateMetrics
     public Counter ModelSwaps { get; }
     public Counter TransactionsCommitted { get; }
     public Counter TransactionsAborted { get; }
+    public Counter ProducerReplacements { get; }
 }

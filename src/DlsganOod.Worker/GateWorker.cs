@@ -63,13 +63,20 @@ public sealed partial class GateWorker : BackgroundService
         var transactionalId = exactlyOnce
             ? options.Kafka.TransactionalIdPrefix ?? $"{options.Kafka.GroupId}-{Environment.MachineName}-{Environment.ProcessId}"
             : null;
-        using var producer = new ProducerBuilder<byte[], byte[]>(KafkaGate.ProducerConfig(options, transactionalId))
-            .SetErrorHandler((_, e) => LogProducerError(log, e.Reason, e.IsFatal))
-            .SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) LogProducerError(log, $"{m.Facility}: {m.Message}", false); })
-            .Build();
-        if (exactlyOnce) producer.InitTransactions(shutdown);
+        // Transactional calls get half the shutdown budget, so a wedged one is detected (and its producer
+        // replaced) before shutdown gives up on the inference thread.
+        var transactionTimeout = shutdown / 2;
+        IProducer<byte[], byte[]> BuildProducer()
+        {
+            var p = new ProducerBuilder<byte[], byte[]>(KafkaGate.ProducerConfig(options, transactionalId))
+                .SetErrorHandler((_, e) => LogProducerError(log, e.Reason, e.IsFatal))
+                .SetLogHandler((_, m) => { if (m.Level <= SyslogLevel.Warning) LogProducerError(log, $"{m.Facility}: {m.Message}", false); })
+                .Build();
+            if (exactlyOnce) p.InitTransactions(shutdown);
+            return p;
+        }
         gate = new KafkaGate(options, tracker, metrics, log);
-        var publisher = new OutputPublisher(producer, options.Kafka, tracker, metrics, log);
+        var publisher = new OutputPublisher(BuildProducer(), options.Kafka, tracker, metrics, log, exactlyOnce ? BuildProducer : null);
         publisher.Completed += v => Completed?.Invoke(v);
         var engine = new ScoringEngine(new DecodeLimits(options.Limits.MaxMessageBytes, options.Limits.MaxPixels));
 
@@ -78,7 +85,7 @@ public sealed partial class GateWorker : BackgroundService
         {
             try
             {
-                InferenceLoop(channel.Reader, tracker, engine, publisher, exactlyOnce, shutdown);
+                InferenceLoop(channel.Reader, tracker, engine, publisher, exactlyOnce, transactionTimeout);
             }
             catch (Exception ex) when (ex is KafkaException or InvalidOperationException)
             {
@@ -104,11 +111,14 @@ public sealed partial class GateWorker : BackgroundService
             channel.Writer.TryComplete();
         }
         var deadline = DateTime.UtcNow + shutdown;
-        if (!inference.Join(shutdown)) LogDrainTimeout(log, "inference", tracker.InFlightCount);
+        var drained = inference.Join(shutdown);
+        if (!drained) LogDrainTimeout(log, "inference", tracker.InFlightCount);
         var left = deadline - DateTime.UtcNow;
-        if (!exactlyOnce && producer.Flush(left > TimeSpan.Zero ? left : TimeSpan.FromSeconds(1)) > 0)
+        if (!exactlyOnce && publisher.Producer.Flush(left > TimeSpan.Zero ? left : TimeSpan.FromSeconds(1)) > 0)
             LogDrainTimeout(log, "producer", tracker.InFlightCount);
         publisher.Abandon();
+        // Destroying a producer while the inference thread is still inside one of its calls aborts the process.
+        if (drained || inference.Join(TimeSpan.FromSeconds(5))) publisher.Producer.Dispose();
         gate.Close();
         gate.Dispose();
         Failure ??= inferenceError;

@@ -38,10 +38,12 @@ public class FaultTests(TinyModel model, ITestOutputHelper output) : IClassFixtu
         if (scenario is "baseline" or "produce-errors" or "fetch-errors") Assert.Equal(0, r.Duplicates);
     }
 
-    // broker-down in exactly-once mode is left out: after the mock broker comes back the transactional gate
-    // sometimes stops making progress (seen in 2 of 4 runs); see docs/reliability.md.
+    // broker-down here usually wedges SendOffsetsToTransaction (librdkafka #5456/#5511); the gate must replace
+    // the producer and go on. Handovers (rebalance, kill) are left out: the mock does not store offsets sent
+    // in transactions, so a new owner re-reads everything (see docs/reliability.md).
     [Theory]
     [InlineData("baseline")]
+    [InlineData("broker-down")]
     [InlineData("produce-errors")]
     [InlineData("fetch-errors")]
     public void Exactly_once_loses_nothing_and_duplicates_nothing(string scenario)
