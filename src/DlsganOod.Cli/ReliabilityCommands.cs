@@ -171,6 +171,9 @@ internal sealed class GateProcess : IKillable
 
     private GateProcess(Process process) => this.process = process;
 
+    /// <summary>The worker's process id (the bench samples its memory from outside, away from the broker's log).</summary>
+    public int Id => process.Id;
+
     public static GateProcess Start(MockKafkaCluster cluster, string modelPath, bool exactlyOnce)
     {
         var psi = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -17,19 +17,19 @@ public interface IKillable : IDisposable
 /// exactly one verdict record (pass, quarantine or dead-letter); duplicates only where at-least-once allows.</summary>
 public sealed record FaultResult(
     string Scenario, string Injection, bool ExactlyOnce, int MessagesIn, int VerdictRecords, int Lost, int Duplicates,
-    double RecoverySeconds, double Seconds)
+    double LongestStallSeconds, double Seconds)
 {
     public string ToMarkdownRow() => string.Create(CultureInfo.InvariantCulture,
-        $"| {Scenario} | {(ExactlyOnce ? "exactly-once" : "at-least-once")} | {Injection} | {MessagesIn} | {VerdictRecords} | {Lost} | {Duplicates} | {RecoverySeconds:F1} s |");
+        $"| {Scenario} | {(ExactlyOnce ? "exactly-once" : "at-least-once")} | {Injection} | {MessagesIn} | {VerdictRecords} | {Lost} | {Duplicates} | {LongestStallSeconds:F1} s |");
 
-    public const string MarkdownHeader = "| scenario | mode | injection | messages in | verdict records | lost | duplicates | recovery |\n|---|---|---|---:|---:|---:|---:|---:|";
+    public const string MarkdownHeader = "| scenario | mode | injection | messages in | verdict records | lost | duplicates | longest stall |\n|---|---|---|---:|---:|---:|---:|---:|";
 }
 
 /// <summary>
 /// Faults injected into librdkafka's mock cluster (rd_kafka_mock_* through <see cref="MockKafkaCluster"/>) while
 /// a steady stream flows through a gate; used by the tests and by `dlsgan-ood faults` for docs/reliability.md.
-/// Recovery is the time from the end of the fault to the first verdict for an input sent after it: verdicts
-/// already in flight do not count, so a gate that stalls shows it.
+/// "Longest stall" is the longest time without a new verdict from the start of the fault on (verdict times are
+/// the output records' timestamps, set when the gate produced them), so a gate that stalls shows it.
 /// </summary>
 public static class FaultScenarios
 {
@@ -55,18 +55,15 @@ public static class FaultScenarios
         ArgumentNullException.ThrowIfNull(startWorker);
         if (!Names.Contains(scenario)) throw new ArgumentException($"Unknown scenario '{scenario}'. Known: {string.Join(", ", Names)}.");
         var clock = Stopwatch.StartNew();
+        var startUtc = DateTime.UtcNow;
         using var cluster = new MockKafkaCluster();
         cluster.CreateTopics(4, Input);
         cluster.CreateTopics(2, Pass, Quarantine, DeadLetter, "dlsgan-ood.alerts");
         var workers = new List<IDisposable> { scenario == "kill" ? startProcess!(cluster) : startWorker(cluster) };
         var injection = "none";
-        var faultEnd = TimeSpan.Zero;
         var faultStart = TimeSpan.FromSeconds(messages / (double)ratePerSecond / 3);
         var faultLength = TimeSpan.FromSeconds(3);
         var produced = 0;
-        // When each input was handed to the producer: recovery is measured on inputs sent after the fault ended.
-        var sentAt = new double[messages];
-        Array.Fill(sentAt, double.MaxValue);
         var producer = Task.Run(() =>
         {
             using var p = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, EnableIdempotence = true, Acks = Acks.All, MessageTimeoutMs = 120_000 }).Build();
@@ -85,7 +82,6 @@ public static class FaultScenarios
                     try { p.Produce(Input, message); break; }
                     catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull) { p.Poll(TimeSpan.FromMilliseconds(20)); }
                 }
-                Volatile.Write(ref sentAt[i], clock.Elapsed.TotalSeconds);
                 Interlocked.Increment(ref produced);
             }
             p.Flush(TimeSpan.FromSeconds(120));
@@ -139,11 +135,10 @@ public static class FaultScenarios
                 workers.RemoveAt(0);
                 break;
         }
-        faultEnd = clock.Elapsed;
         log?.Invoke($"{scenario}: {injection}");
 
         var verdicts = new Dictionary<string, int>(StringComparer.Ordinal);
-        var firstAfterFault = double.NaN;
+        var firstVerdictAt = new Dictionary<int, double>();
         var total = 0;
         using (var reader = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
         {
@@ -164,8 +159,11 @@ public static class FaultScenarios
                     verdicts[key] = verdicts.GetValueOrDefault(key) + 1;
                     total++;
                     quietSince = clock.Elapsed;
-                    if (double.IsNaN(firstAfterFault) && SentAfter(r.Message.Key, sentAt, faultEnd.TotalSeconds))
-                        firstAfterFault = (clock.Elapsed - faultEnd).TotalSeconds;
+                    // When the gate produced the verdict (record timestamp), not when this reader got to it.
+                    var producedAt = r.Message.Timestamp.Type == TimestampType.NotAvailable
+                        ? clock.Elapsed.TotalSeconds
+                        : (r.Message.Timestamp.UtcDateTime - startUtc).TotalSeconds;
+                    if (InputIndex(r.Message.Key, messages) is { } index) firstVerdictAt.TryAdd(index, producedAt);
                 }
                 // Done when everything produced has a verdict and nothing more arrived for a while (late duplicates).
                 if (producer.IsCompleted && verdicts.Count >= Volatile.Read(ref produced) && clock.Elapsed - quietSince > TimeSpan.FromSeconds(3)) break;
@@ -179,17 +177,36 @@ public static class FaultScenarios
         var lost = inputs.Count(o => !verdicts.ContainsKey(o));
         var duplicates = total - verdicts.Count;
         return new FaultResult(scenario, injection, exactlyOnce, inputs.Count, total, lost, duplicates,
-            double.IsNaN(firstAfterFault) ? 0 : firstAfterFault, clock.Elapsed.TotalSeconds);
+            LongestStall(firstVerdictAt.Values, faultStart.TotalSeconds), clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Whether the input behind a verdict (key "m-i") was sent after <paramref name="seconds"/>.</summary>
-    private static bool SentAfter(byte[]? key, double[] sentAt, double seconds)
+    /// <summary>
+    /// The longest time without a new verdict from the start of the fault to the last verdict. Inputs arrive
+    /// steadily, so a gap longer than a batch or two is the gate stalling or recovering; this also catches
+    /// faults that bite after the injection (a session timing out seconds later).
+    /// </summary>
+    public static double LongestStall(IEnumerable<double> verdictTimes, double faultStart)
     {
-        if (key is null) return false;
+        ArgumentNullException.ThrowIfNull(verdictTimes);
+        var times = verdictTimes.Order().ToArray();
+        var longest = 0.0;
+        var previous = faultStart;
+        foreach (var t in times)
+        {
+            if (t < faultStart) continue;
+            longest = Math.Max(longest, t - previous);
+            previous = t;
+        }
+        return longest;
+    }
+
+    /// <summary>The input index behind a verdict (key "m-i"), if it is one of this run's inputs.</summary>
+    private static int? InputIndex(byte[]? key, int messages)
+    {
+        if (key is null) return null;
         var text = Encoding.UTF8.GetString(key);
         return text.StartsWith("m-", StringComparison.Ordinal)
-            && int.TryParse(text.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out var i)
-            && i < sentAt.Length && Volatile.Read(ref sentAt[i]) >= seconds;
+            && int.TryParse(text.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < messages ? i : null;
     }
 
     private static List<string> InputOffsets(MockKafkaCluster cluster)

@@ -23,6 +23,14 @@ public class DriftAndTrackerTests
     }
 
     [Fact]
+    public void Longest_stall_is_the_widest_gap_between_verdicts_after_the_fault_starts()
+    {
+        Assert.Equal(3.0, FaultScenarios.LongestStall([0.5, 1.1, 1.0, 4.1, 4.2], 1.0), 9);
+        Assert.Equal(2.5, FaultScenarios.LongestStall([0.1, 3.5, 3.6], 1.0), 9); // the gap from the fault start counts
+        Assert.Equal(0.0, FaultScenarios.LongestStall([0.1, 0.2], 1.0));
+    }
+
+    [Fact]
     public void Rolling_window_forgets_old_verdicts()
     {
         var m = new DriftMonitor(4);

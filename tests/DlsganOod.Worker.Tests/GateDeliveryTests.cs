@@ -27,6 +27,12 @@ public class GateDeliveryTests(TinyModel model) : IClassFixture<TinyModel>
         Produce(cluster, 400, "bp");
         var app = GateHarness.Start(GateHarness.Settings(cluster, model, "bp-group",
             ("Batching:MaxBatchSize", "4"), ("Batching:ChannelCapacity", "4"), ("Batching:MaxWaitMs", "1")));
+        // A slowed scorer: the first batches take longer than the consumer waits for room before pausing.
+        var slowBatches = 0;
+        app.Services.GetRequiredService<GateWorker>().BatchScored += (_, _, _) =>
+        {
+            if (Interlocked.Increment(ref slowBatches) <= 6) Thread.Sleep(KafkaGate.PauseAfter * 2);
+        };
         try
         {
             var verdicts = GateHarness.ReadUntil(cluster, VerdictTopics, r => r.Count >= 400, TimeSpan.FromSeconds(90));
@@ -34,6 +40,7 @@ public class GateDeliveryTests(TinyModel model) : IClassFixture<TinyModel>
             Assert.Equal(400, verdicts.Count);
             var metrics = app.Services.GetRequiredService<GateMetrics>();
             Assert.True(metrics.BackpressurePauses.Value > 0, "the consumer never paused");
+            Assert.Equal(0, metrics.PausedPartitions.Value); // resumed once the scorer caught up
         }
         finally
         {
