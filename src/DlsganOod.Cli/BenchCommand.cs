@@ -92,6 +92,17 @@ internal static class BenchCommand
                 report.AppendLine(inv, $"| {size} | {batches * size / seconds:F0} | {1000 * seconds / batches:F1} |");
                 Console.Error.WriteLine(string.Create(inv, $"encoder batch {size}: {batches * size / seconds:F0} images/s"));
             }
+            // What the inference thread does per message besides the encoder: PNG decode and preprocessing.
+            var pngs = PngPayloads(test);
+            var limits = new Core.Imaging.DecodeLimits();
+            var buffer = new float[p.ModelSize];
+            var decodeClock = Stopwatch.StartNew();
+            foreach (var png in pngs)
+            {
+                var message = new InputMessage(new TopicPartitionOffset("t", 0, 0), null, png, new Headers { { MessageDecoder.ContentTypeHeader, "image/png"u8.ToArray() } }, Timestamp.Default, 0);
+                p.WriteModelInput(p.ConformOne(MessageDecoder.Decode(message, limits)).Pixels, buffer);
+            }
+            report.AppendLine().AppendLine(inv, $"PNG decode and preprocessing (one thread): {pngs.Length / decodeClock.Elapsed.TotalSeconds:F0} images/s.");
             var scores = OodScoreModel.Load(checkpoint.Directory);
             if (scores is not null)
             {
