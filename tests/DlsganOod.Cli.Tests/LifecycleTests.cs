@@ -162,7 +162,12 @@ public class LifecycleTests(TwoTinyModels models) : IClassFixture<TwoTinyModels>
             p.Flush(TimeSpan.FromSeconds(10));
         }
         deadline = DateTime.UtcNow.AddSeconds(20);
-        while (metrics.ShadowScored.Value < 50 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        // Shadow scoring happens before the outputs are acknowledged, so wait for both.
+        int Completed()
+        {
+            lock (shadowInputs) return shadowInputs.Count;
+        }
+        while ((metrics.ShadowScored.Value < 50 || Completed() < 50) && DateTime.UtcNow < deadline) await Task.Delay(50);
         var engine = new ScoringEngine(DecodeLimits.Default);
         List<InputMessage> inputs;
         lock (shadowInputs) inputs = shadowInputs.ToList();
@@ -171,6 +176,7 @@ public class LifecycleTests(TwoTinyModels models) : IClassFixture<TwoTinyModels>
         var agreement = served.Zip(shadowed).Count(p => p.First.Kind == p.Second.Kind) / (double)inputs.Count;
         var shadowRate = shadowed.Count(v => v.Kind == VerdictKind.Ood) / (double)inputs.Count;
         Assert.Equal(50, metrics.ShadowScored.Value);
+        Assert.Equal(50, inputs.Count);
         Assert.Equal(agreement, metrics.ShadowAgreement.WithLabels("v1").Value, 9);
         Assert.Equal(shadowRate, metrics.ShadowOodRate.WithLabels("v1").Value, 9);
 
