@@ -156,6 +156,7 @@ internal static class BenchCommand
         ["Model:Path"] = modelPath,
         ["Metrics:Port"] = "0",
         ["Metrics:BindAddress"] = "127.0.0.1",
+        // Only problems on the console: the report is the output here.
         ["Logging:LogLevel:Default"] = "Warning",
         ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
         ["Batching:MaxBatchSize"] = maxBatch.ToString(CultureInfo.InvariantCulture),
@@ -402,25 +403,10 @@ internal static class BenchCommand
 
     private static (double Throughput, double MeanBatch, double P50, double P99, double P95) RunGate(string modelPath, ImageSet images, int maxBatch, int maxWaitMs, int rate)
     {
-        using var cluster = new MockKafkaCluster();
-        cluster.CreateTopics(4, "images");
-        cluster.CreateTopics(2, "dlsgan-ood.alerts", "dlsgan-ood.quarantine", "dlsgan-ood.pass", "dlsgan-ood.dead-letter");
-        var app = WorkerHost.Build([], new Dictionary<string, string?>
-        {
-            ["Kafka:BootstrapServers"] = cluster.BootstrapServers,
-            ["Kafka:GroupId"] = "bench",
-            ["Kafka:InputTopics:0"] = "images",
-            ["Kafka:PassTopic"] = "dlsgan-ood.pass",
-            ["Model:Path"] = modelPath,
-            ["Metrics:Port"] = "0",
-            ["Metrics:BindAddress"] = "127.0.0.1",
-            // Only problems on the console: the progress display and the report are the output here.
-            ["Logging:LogLevel:Default"] = "Warning",
-            ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
-            ["Batching:MaxBatchSize"] = maxBatch.ToString(CultureInfo.InvariantCulture),
-            ["Batching:MaxWaitMs"] = maxWaitMs.ToString(CultureInfo.InvariantCulture),
-            ["Batching:ChannelCapacity"] = Math.Max(1024, maxBatch).ToString(CultureInfo.InvariantCulture),
-        }, l => l.SetMinimumLevel(LogLevel.Warning));
+        using var cluster = BenchCluster();
+        var settings = BenchSettings(cluster, modelPath, "bench", maxBatch, maxWaitMs);
+        settings["Batching:ChannelCapacity"] = Math.Max(1024, maxBatch).ToString(CultureInfo.InvariantCulture);
+        var app = WorkerHost.Build([], settings, l => l.SetMinimumLevel(LogLevel.Warning));
         app.StartAsync().GetAwaiter().GetResult();
         var metrics = (GateMetrics)app.Services.GetService(typeof(GateMetrics))!;
         var latencies = new List<double>();

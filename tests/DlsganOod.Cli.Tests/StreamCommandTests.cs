@@ -137,4 +137,20 @@ public class ReliabilityCommandTests(CalibratedTinyModel model) : IClassFixture<
         Assert.True(rows.Length >= 2, string.Join("\n", rows));
         Assert.Contains("RSS first → last window", File.ReadAllText(dir.File("soak.md")), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Bench_compares_the_pipeline_with_the_bare_encoder_and_samples_worker_memory()
+    {
+        using var dir = new TempDir();
+        var r = Cli.Run(dir.Path, "bench", "--model", model.Path, "--quick", "--section", "pipeline", "memory", "--out", dir.File("bench.md"));
+        Assert.True(r.ExitCode == 0, r.All);
+        var report = File.ReadAllLines(dir.File("bench.md"));
+        var pipeline = report.Single(l => l.StartsWith("| whole pipeline", StringComparison.Ordinal)).Split('|', StringSplitOptions.TrimEntries);
+        Assert.True(double.Parse(pipeline[2], System.Globalization.CultureInfo.InvariantCulture) > 0, string.Join("\n", report));
+        Assert.Contains(report, l => l.StartsWith("Latency at half the maximum rate", StringComparison.Ordinal) && l.Contains("p95", StringComparison.Ordinal));
+        var memoryRows = report.SkipWhile(l => !l.StartsWith("## Worker memory", StringComparison.Ordinal))
+            .Where(l => l.StartsWith("| ", StringComparison.Ordinal) && char.IsDigit(l[2])).ToArray();
+        Assert.True(memoryRows.Length >= 2, string.Join("\n", report));
+        Assert.EndsWith("5,000", memoryRows[^1].Split('|', StringSplitOptions.TrimEntries)[1], StringComparison.Ordinal);
+    }
 }
