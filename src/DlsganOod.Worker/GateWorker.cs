@@ -87,7 +87,8 @@ public sealed partial class GateWorker : BackgroundService
             {
                 InferenceLoop(channel.Reader, tracker, engine, publisher, exactlyOnce, transactionTimeout);
             }
-            catch (Exception ex) when (ex is KafkaException or InvalidOperationException)
+            // A producer still wedged after every replacement attempt stops the gate like any fatal Kafka error.
+            catch (Exception ex) when (ex is KafkaException or InvalidOperationException or ProducerWedgedException)
             {
                 inferenceError = ex;
                 LogFatal(log, ex.Message);
