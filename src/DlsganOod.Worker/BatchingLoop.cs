@@ -34,14 +34,23 @@ public static class BatchingLoop
     }
 
     /// <summary>True when data is available; false on timeout, completion or cancellation.</summary>
-    private static bool Wait<T>(ChannelReader<T> reader, TimeSpan timeout, CancellationToken cancellationToken)
+    private static bool Wait<T>(ChannelReader<T> reader, TimeSpan timeout, CancellationToken cancellationToken) =>
+        Block(reader.WaitToReadAsync, timeout, cancellationToken);
+
+    /// <summary>
+    /// Blocks the calling thread on a channel's WaitToRead/WaitToWrite for at most <paramref name="timeout"/>
+    /// (<see cref="Timeout.InfiniteTimeSpan"/>: no limit): its result, or false on timeout or cancellation. The
+    /// consume and inference threads are dedicated threads, so they block rather than await.
+    /// </summary>
+    internal static bool Block(Func<CancellationToken, ValueTask<bool>> wait, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested) return false;
+        if (timeout != Timeout.InfiniteTimeSpan && timeout <= TimeSpan.Zero) return false;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (timeout != Timeout.InfiniteTimeSpan) cts.CancelAfter(timeout);
         try
         {
-            return reader.WaitToReadAsync(cts.Token).AsTask().GetAwaiter().GetResult();
+            return wait(cts.Token).AsTask().GetAwaiter().GetResult();
         }
         catch (OperationCanceledException)
         {

@@ -183,27 +183,12 @@ public sealed partial class KafkaGate : IDisposable
         }
         if (paused.Count > 0) return;
         var waited = Stopwatch.StartNew();
-        while (held.Count > 0 && waited.Elapsed < PauseAfter && WaitToWrite(writer, PauseAfter - waited.Elapsed, stop))
+        while (held.Count > 0 && waited.Elapsed < PauseAfter && BatchingLoop.Block(writer.WaitToWriteAsync, PauseAfter - waited.Elapsed, stop))
             while (held.Count > 0 && writer.TryWrite(held.Peek())) held.Dequeue();
         if (held.Count > 0) PauseAll();
     }
 
     internal static readonly TimeSpan PauseAfter = TimeSpan.FromMilliseconds(250);
-
-    private static bool WaitToWrite(ChannelWriter<InputMessage> writer, TimeSpan timeout, CancellationToken stop)
-    {
-        if (timeout <= TimeSpan.Zero || stop.IsCancellationRequested) return false;
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        cts.CancelAfter(timeout);
-        try
-        {
-            return writer.WaitToWriteAsync(cts.Token).AsTask().GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
 
     private void PauseAll()
     {
