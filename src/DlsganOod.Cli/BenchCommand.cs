@@ -174,19 +174,31 @@ internal static class BenchCommand
     private static byte[][] PngPayloads(ImageSet images) => Enumerable.Range(0, images.Count)
         .Select(i => Core.Imaging.ImageCodec.EncodePng(new Core.Imaging.DecodedImage(images.Width, images.Height, images.Channels, images.Image(i).ToArray()))).ToArray();
 
-    private static void ProduceBacklog(MockKafkaCluster cluster, byte[][] payloads, int count, int offset = 0)
+    private static IProducer<byte[], byte[]> InputProducer(MockKafkaCluster cluster, int lingerMs = 5) =>
+        new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, LingerMs = lingerMs }).Build();
+
+    /// <summary>Sends one PNG message to the input topic, waiting while the local queue is full.</summary>
+    private static void ProducePng(IProducer<byte[], byte[]> p, string key, byte[] png)
     {
-        using var p = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, LingerMs = 5 }).Build();
-        var png = "image/png"u8.ToArray();
-        for (var i = offset; i < offset + count; i++)
+        var message = new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(key), Value = png, Headers = new Headers { { MessageDecoder.ContentTypeHeader, "image/png"u8.ToArray() } } };
+        while (true)
         {
-            var message = new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes($"p{i}"), Value = payloads[i % payloads.Length], Headers = new Headers { { MessageDecoder.ContentTypeHeader, png } } };
-            while (true)
+            try
             {
-                try { p.Produce("images", message); break; }
-                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull) { p.Poll(TimeSpan.FromMilliseconds(20)); }
+                p.Produce("images", message);
+                return;
+            }
+            catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                p.Poll(TimeSpan.FromMilliseconds(20));
             }
         }
+    }
+
+    private static void ProduceBacklog(MockKafkaCluster cluster, byte[][] payloads, int count)
+    {
+        using var p = InputProducer(cluster);
+        for (var i = 0; i < count; i++) ProducePng(p, $"p{i}", payloads[i % payloads.Length]);
         if (p.Flush(TimeSpan.FromSeconds(120)) > 0) throw new InvalidOperationException("the bench backlog could not be produced");
     }
 
@@ -291,17 +303,11 @@ internal static class BenchCommand
         // One producer, kept at most two samples ahead of the verdicts so the broker's backlog stays modest.
         var producer = Task.Run(() =>
         {
-            using var p = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, LingerMs = 5 }).Build();
-            var png = "image/png"u8.ToArray();
+            using var p = InputProducer(cluster);
             for (var i = 0; i < messages; i++)
             {
                 while (i - Volatile.Read(ref seen) > 2 * step) Thread.Sleep(10);
-                var message = new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes($"m{i}"), Value = payloads[i % payloads.Length], Headers = new Headers { { MessageDecoder.ContentTypeHeader, png } } };
-                while (true)
-                {
-                    try { p.Produce("images", message); break; }
-                    catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull) { p.Poll(TimeSpan.FromMilliseconds(20)); }
-                }
+                ProducePng(p, $"m{i}", payloads[i % payloads.Length]);
             }
             if (p.Flush(TimeSpan.FromSeconds(120)) > 0) throw new InvalidOperationException("the memory bench's input could not be produced");
         });
@@ -344,16 +350,10 @@ internal static class BenchCommand
     /// </summary>
     private static string SwapGap(string modelPath, ImageSet images, bool quick)
     {
-        using var cluster = new MockKafkaCluster();
-        cluster.CreateTopics(4, "images");
+        using var cluster = BenchCluster();
         cluster.CreateTopics(1, ModelControl.DefaultTopic);
-        cluster.CreateTopics(2, "dlsgan-ood.alerts", "dlsgan-ood.quarantine", "dlsgan-ood.pass", "dlsgan-ood.dead-letter");
-        var app = WorkerHost.Build([], new Dictionary<string, string?>
-        {
-            ["Kafka:BootstrapServers"] = cluster.BootstrapServers, ["Kafka:GroupId"] = "bench-swap", ["Kafka:InputTopics:0"] = "images",
-            ["Kafka:PassTopic"] = "dlsgan-ood.pass", ["Model:Path"] = modelPath, ["Metrics:Port"] = "0", ["Metrics:BindAddress"] = "127.0.0.1",
-            ["Logging:LogLevel:Default"] = "Warning", ["Logging:LogLevel:Microsoft.Hosting.Lifetime"] = "Warning",
-        }, l => l.SetMinimumLevel(LogLevel.Warning));
+        var payloads = PngPayloads(images);
+        var app = WorkerHost.Build([], BenchSettings(cluster, modelPath, "bench-swap"), l => l.SetMinimumLevel(LogLevel.Warning));
         var worker = (GateWorker)app.Services.GetService(typeof(GateWorker))!;
         var provider = (ModelProvider)app.Services.GetService(typeof(ModelProvider))!;
         var batches = new System.Collections.Concurrent.ConcurrentQueue<(double At, string Version, int Size)>();
@@ -363,14 +363,13 @@ internal static class BenchCommand
         var seconds = quick ? 4 : 8;
         var producer = Task.Run(() =>
         {
-            using var p = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, LingerMs = 1 }).Build();
+            using var p = InputProducer(cluster, lingerMs: 1);
             var start = clock.Elapsed;
             for (var i = 0; i < seconds * 300; i++)
             {
                 var due = start + TimeSpan.FromSeconds(i / 300.0);
                 if (due > clock.Elapsed) Thread.Sleep(due - clock.Elapsed);
-                var image = new Core.Imaging.DecodedImage(images.Width, images.Height, 1, images.Image(i % images.Count).ToArray());
-                p.Produce("images", new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes($"w{i}"), Value = Core.Imaging.ImageCodec.EncodePng(image), Headers = new Headers { { "content-type", "image/png"u8.ToArray() } } });
+                ProducePng(p, $"w{i}", payloads[i % payloads.Length]);
             }
             p.Flush(TimeSpan.FromSeconds(30));
         });
