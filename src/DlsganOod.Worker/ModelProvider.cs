@@ -37,16 +37,7 @@ public sealed partial class ModelProvider : IDisposable
         ModelSlot slot;
         try
         {
-            var checkpoint = Checkpoint.Load(folder);
-            try
-            {
-                slot = new ModelSlot(checkpoint, version, score);
-            }
-            catch
-            {
-                checkpoint.Dispose();
-                throw;
-            }
+            slot = OpenSlot(folder, version, score);
         }
         catch (CheckpointException ex)
         {
@@ -69,20 +60,13 @@ public sealed partial class ModelProvider : IDisposable
         ModelSlot? slot = null;
         try
         {
-            var checkpoint = Checkpoint.Load(announced.Uri);
-            try
+            slot = OpenSlot(announced.Uri, announced.Version, score, checkpoint =>
             {
                 if (!string.Equals(checkpoint.Sha256, announced.Sha256, StringComparison.OrdinalIgnoreCase))
                     throw new CheckpointException($"{announced.Uri}: manifest sha256 {checkpoint.Sha256} differs from the announced {announced.Sha256}");
                 if (Current is { } running && running.Checkpoint.Model.Preprocessing != checkpoint.Model.Preprocessing)
                     throw new CheckpointException($"{announced.Uri}: preprocessing {checkpoint.Model.Preprocessing} differs from the running {running.Checkpoint.Model.Preprocessing}");
-                slot = new ModelSlot(checkpoint, announced.Version, score);
-            }
-            catch
-            {
-                if (slot is null) checkpoint.Dispose();
-                throw;
-            }
+            });
             SmokeTest(slot);
             return slot;
         }
@@ -92,6 +76,23 @@ public sealed partial class ModelProvider : IDisposable
             metrics.ModelLoadFailures.Inc();
             LogLoadFailed(log, $"{announced.Name}/{announced.Version}", ex.Message);
             return null;
+        }
+    }
+
+    /// <summary>Loads a checkpoint, runs <paramref name="verify"/> on it and wraps it in a slot; the checkpoint is
+    /// released if any of that fails.</summary>
+    private static ModelSlot OpenSlot(string folder, string? version, string score, Action<LoadedCheckpoint>? verify = null)
+    {
+        var checkpoint = Checkpoint.Load(folder);
+        try
+        {
+            verify?.Invoke(checkpoint);
+            return new ModelSlot(checkpoint, version, score);
+        }
+        catch
+        {
+            checkpoint.Dispose();
+            throw;
         }
     }
 
